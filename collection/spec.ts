@@ -1,0 +1,291 @@
+/**
+ * Specs: descriptions of maps and programs that can be inspected, copied and
+ * edited before any backend turns them into live objects.
+ *
+ * @module
+ */
+
+import type { Instruction } from "../isa/instruction.ts";
+import type { AttachType, MapType, PinType, ProgramType } from "./types.ts";
+
+/** Byte order of an object and of the instructions in it. */
+export type ByteOrder = "little" | "big";
+
+/**
+ * One initial entry of a map. Keys of array-like maps are indexes; a string
+ * value names a program (prog arrays) or a map (map-of-maps) that a backend
+ * resolves at load time.
+ */
+export interface MapKV {
+  /** Array index, or raw key bytes. */
+  key: number | Uint8Array;
+  /** Raw value bytes, or the name of a program or map. */
+  value: Uint8Array | string;
+}
+
+/** The fields of a {@link MapSpec}; every field but `name` and `type` has a default. */
+export interface MapSpecInit {
+  name: string;
+  type: MapType;
+  keySize?: number;
+  valueSize?: number;
+  maxEntries?: number;
+  flags?: number;
+  pinning?: PinType;
+  numaNode?: number;
+  mapExtra?: bigint;
+  innerMap?: MapSpec;
+  contents?: MapKV[];
+  freeze?: boolean;
+  extra?: Uint8Array;
+}
+
+/** A map as the object describes it (cilium/ebpf's `MapSpec`). */
+export class MapSpec {
+  /** Name as written in the object; data sections keep theirs (`.rodata`). */
+  name: string;
+  /** BPF_MAP_TYPE_*. */
+  type: MapType;
+  /** Key size in bytes. */
+  keySize: number;
+  /** Value size in bytes. */
+  valueSize: number;
+  /** max_entries. */
+  maxEntries: number;
+  /** map_flags (BPF_F_*). */
+  flags: number;
+  /** Pinning mode (LIBBPF_PIN_*). */
+  pinning: PinType;
+  /** NUMA node, when BPF_F_NUMA_NODE is set. */
+  numaNode: number;
+  /** map_extra (bloom filter hash count, arena address). */
+  mapExtra: bigint;
+  /** Template for the inner maps of a map-of-maps. */
+  innerMap?: MapSpec;
+  /** Initial contents, written after creation. */
+  contents: MapKV[];
+  /** Freeze the map after writing contents (read-only for user space). */
+  freeze: boolean;
+  /** Bytes of a legacy map definition past the five standard fields. */
+  extra?: Uint8Array;
+
+  constructor(init: MapSpecInit) {
+    this.name = init.name;
+    this.type = init.type;
+    this.keySize = init.keySize ?? 0;
+    this.valueSize = init.valueSize ?? 0;
+    this.maxEntries = init.maxEntries ?? 0;
+    this.flags = init.flags ?? 0;
+    this.pinning = init.pinning ?? 0;
+    this.numaNode = init.numaNode ?? 0;
+    this.mapExtra = init.mapExtra ?? 0n;
+    this.innerMap = init.innerMap;
+    this.contents = init.contents ?? [];
+    this.freeze = init.freeze ?? false;
+    this.extra = init.extra;
+  }
+
+  /** A deep copy: editing it never changes this spec. */
+  copy(): MapSpec {
+    return new MapSpec({
+      ...this,
+      innerMap: this.innerMap?.copy(),
+      contents: this.contents.map(copyKV),
+      extra: this.extra?.slice(),
+    });
+  }
+
+  /** Structural equality, contents and inner map included. */
+  equals(other: MapSpec): boolean {
+    return this.name === other.name && this.type === other.type &&
+      this.keySize === other.keySize && this.valueSize === other.valueSize &&
+      this.maxEntries === other.maxEntries && this.flags === other.flags &&
+      this.pinning === other.pinning && this.numaNode === other.numaNode &&
+      this.mapExtra === other.mapExtra && this.freeze === other.freeze &&
+      optionalEquals(this.innerMap, other.innerMap, (a, b) => a.equals(b)) &&
+      optionalEquals(this.extra, other.extra, bytesEqual) &&
+      arrayEquals(this.contents, other.contents, kvEquals);
+  }
+}
+
+/** The fields of a {@link ProgramSpec}; every field but `name`, `type` and `instructions` has a default. */
+export interface ProgramSpecInit {
+  name: string;
+  type: ProgramType;
+  instructions: Instruction[];
+  attachType?: AttachType;
+  attachTo?: string;
+  sectionName?: string;
+  license?: string;
+  kernelVersion?: number;
+  flags?: number;
+  autoload?: boolean;
+  byteOrder?: ByteOrder;
+}
+
+/** A program as the object describes it (cilium/ebpf's `ProgramSpec`). */
+export class ProgramSpec {
+  /** Function name of the program's entry point. */
+  name: string;
+  /** BPF_PROG_TYPE_*. */
+  type: ProgramType;
+  /** expected_attach_type; 0 when the section implies none. */
+  attachType: AttachType;
+  /** Attach target from the section name (`kprobe/do_sys_open` → `do_sys_open`). */
+  attachTo: string;
+  /** ELF section the program came from, without a leading `?`. */
+  sectionName: string;
+  /** License string from the `license` section. */
+  license: string;
+  /** kern_version from the `version` section. */
+  kernelVersion: number;
+  /** prog_flags (BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, …). */
+  flags: number;
+  /** Whether a backend loads it by default (`false` for `?`-prefixed sections). */
+  autoload: boolean;
+  /** Byte order of the object the instructions came from. */
+  byteOrder: ByteOrder;
+  /** The program's instructions with its subprograms appended (flattened). */
+  instructions: Instruction[];
+
+  constructor(init: ProgramSpecInit) {
+    this.name = init.name;
+    this.type = init.type;
+    this.instructions = init.instructions;
+    this.attachType = init.attachType ?? 0;
+    this.attachTo = init.attachTo ?? "";
+    this.sectionName = init.sectionName ?? "";
+    this.license = init.license ?? "";
+    this.kernelVersion = init.kernelVersion ?? 0;
+    this.flags = init.flags ?? 0;
+    this.autoload = init.autoload ?? true;
+    this.byteOrder = init.byteOrder ?? "little";
+  }
+
+  /** A deep copy: editing it or its instructions never changes this spec. */
+  copy(): ProgramSpec {
+    return new ProgramSpec({ ...this, instructions: this.instructions.map(copyInstruction) });
+  }
+
+  /** Structural equality, instructions and their metadata included. */
+  equals(other: ProgramSpec): boolean {
+    return this.name === other.name && this.type === other.type &&
+      this.attachType === other.attachType && this.attachTo === other.attachTo &&
+      this.sectionName === other.sectionName && this.license === other.license &&
+      this.kernelVersion === other.kernelVersion && this.flags === other.flags &&
+      this.autoload === other.autoload && this.byteOrder === other.byteOrder &&
+      arrayEquals(this.instructions, other.instructions, instructionEquals);
+  }
+
+  /** Names this program's instructions refer to (maps, data sections, functions, externs), sorted. */
+  references(): string[] {
+    const names = new Set<string>();
+    for (const ins of this.instructions) if (ins.reference !== undefined) names.add(ins.reference);
+    return [...names].sort();
+  }
+
+  /** Names of the functions in this program, entry point first, in instruction order. */
+  functions(): string[] {
+    const names: string[] = [];
+    for (const ins of this.instructions) if (ins.symbol !== undefined) names.push(ins.symbol);
+    return names;
+  }
+}
+
+/** The fields of a {@link CollectionSpec}. */
+export interface CollectionSpecInit {
+  maps?: Map<string, MapSpec>;
+  programs?: Map<string, ProgramSpec>;
+  byteOrder?: ByteOrder;
+}
+
+/** Everything an object file describes: its maps and its programs. */
+export class CollectionSpec {
+  /** Maps by name. */
+  maps: Map<string, MapSpec>;
+  /** Programs by name. */
+  programs: Map<string, ProgramSpec>;
+  /** Byte order of the object. */
+  byteOrder: ByteOrder;
+
+  constructor(init: CollectionSpecInit = {}) {
+    this.maps = init.maps ?? new Map();
+    this.programs = init.programs ?? new Map();
+    this.byteOrder = init.byteOrder ?? "little";
+  }
+
+  /** A deep copy of every map and program. */
+  copy(): CollectionSpec {
+    return new CollectionSpec({
+      maps: new Map([...this.maps].map(([name, spec]) => [name, spec.copy()])),
+      programs: new Map([...this.programs].map(([name, spec]) => [name, spec.copy()])),
+      byteOrder: this.byteOrder,
+    });
+  }
+
+  /** Structural equality of all maps and programs, independent of insertion order. */
+  equals(other: CollectionSpec): boolean {
+    return this.byteOrder === other.byteOrder &&
+      mapsEqual(this.maps, other.maps, (a, b) => a.equals(b)) &&
+      mapsEqual(this.programs, other.programs, (a, b) => a.equals(b));
+  }
+}
+
+/** A shallow copy of an instruction: all its fields are primitives. */
+export function copyInstruction(ins: Instruction): Instruction {
+  return { ...ins };
+}
+
+/** Field-by-field equality of two instructions, metadata included. */
+export function instructionEquals(a: Instruction, b: Instruction): boolean {
+  const keysA = Object.keys(a) as (keyof Instruction)[];
+  const keysB = Object.keys(b) as (keyof Instruction)[];
+  const defined = (ins: Instruction, keys: (keyof Instruction)[]) =>
+    keys.filter((k) => ins[k] !== undefined).length;
+  if (defined(a, keysA) !== defined(b, keysB)) return false;
+  for (const k of keysA) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** Byte-wise equality of two arrays. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function copyKV(kv: MapKV): MapKV {
+  return {
+    key: typeof kv.key === "number" ? kv.key : kv.key.slice(),
+    value: typeof kv.value === "string" ? kv.value : kv.value.slice(),
+  };
+}
+
+function kvEquals(a: MapKV, b: MapKV): boolean {
+  return valueEquals(a.key, b.key) && valueEquals(a.value, b.value);
+}
+
+function valueEquals(a: number | string | Uint8Array, b: number | string | Uint8Array): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return bytesEqual(a, b);
+  return a === b;
+}
+
+function optionalEquals<T>(a: T | undefined, b: T | undefined, eq: (a: T, b: T) => boolean): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return eq(a, b);
+}
+
+function arrayEquals<T>(a: T[], b: T[], eq: (a: T, b: T) => boolean): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!eq(a[i], b[i])) return false;
+  return true;
+}
+
+function mapsEqual<T>(a: Map<string, T>, b: Map<string, T>, eq: (a: T, b: T) => boolean): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, value] of a) {
+    const other = b.get(name);
+    if (other === undefined || !eq(value, other)) return false;
+  }
+  return true;
+}

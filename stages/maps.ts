@@ -1,0 +1,144 @@
+/**
+ * The `maps` stage: builds a {@link MapSpec} for every legacy map record
+ * and every referenced global data section.
+ *
+ * BTF-defined maps (`.maps`) need the BTF stage: when an object has them
+ * and no stage before this one has built them, this stage says so.
+ *
+ * @module
+ */
+
+import { SHT_NOBITS } from "../elf/constants.ts";
+import { MapSpec } from "../collection/spec.ts";
+import { MapFlags, MapType } from "../collection/types.ts";
+import { LinkError, withContext } from "../errors/mod.ts";
+import type { ClassifiedSection, LoadContext } from "./context.ts";
+import { requireElf, sectionsOfKind } from "./context.ts";
+import type { Stage } from "./pipeline.ts";
+
+/** Size of the five `struct bpf_map_def` fields every legacy record starts with. */
+const MAP_DEF_SIZE = 20;
+/** The largest value the kernel accepts for a u32 size field. */
+const U32_MAX = 0xffff_ffff;
+
+/** Extension key under which a BTF maps stage records that it built `.maps`. */
+export const BTF_MAPS_DONE = "btf.maps";
+
+/** Build legacy and data-section maps into `ctx.maps`. */
+export function mapsStage(): Stage {
+  return {
+    name: "maps",
+    run(ctx: LoadContext) {
+      for (const sec of sectionsOfKind(ctx, "legacyMaps")) {
+        withContext(`section ${sec.section.name}`, () => loadLegacyMaps(ctx, sec));
+      }
+      const btfMaps = sectionsOfKind(ctx, "btfMaps");
+      if (btfMaps.length > 0 && !ctx.extensions.has(BTF_MAPS_DONE)) {
+        throw new LinkError(
+          "LINK_BTF_MAPS_UNSUPPORTED",
+          `section ${btfMaps[0].section.name}: BTF-defined maps need a BTF maps stage before "maps", and this pipeline has none`,
+          { section: btfMaps[0].section.name, sectionIndex: btfMaps[0].section.index },
+        );
+      }
+      for (const sec of sectionsOfKind(ctx, "data")) {
+        withContext(`data section ${sec.section.name}`, () => loadDataSection(ctx, sec));
+      }
+    },
+  };
+}
+
+function addMap(ctx: LoadContext, spec: MapSpec): void {
+  if (ctx.maps.has(spec.name)) {
+    throw new LinkError("LINK_DUPLICATE_MAP", `map ${JSON.stringify(spec.name)} is defined twice`);
+  }
+  ctx.maps.set(spec.name, spec);
+}
+
+/**
+ * `struct bpf_map_def` records: one symbol per record, all records the same
+ * size, bytes past the five standard fields kept as `extra`.
+ */
+function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
+  const elf = requireElf(ctx, "maps");
+  const { size, name } = sec.section;
+  const count = sec.symbols.size;
+  if (sec.section.type === SHT_NOBITS) {
+    throw new LinkError("LINK_BAD_MAP_DEF", "map definitions have no contents (SHT_NOBITS)");
+  }
+  if (count === 0) {
+    if (size === 0) return;
+    throw new LinkError("LINK_BAD_MAP_DEF", `${size} bytes of map definitions but no map symbols`);
+  }
+  if (size % count !== 0) {
+    throw new LinkError(
+      "LINK_BAD_MAP_DEF",
+      `${size} bytes do not split into ${count} equal map definitions`,
+      { section: name },
+    );
+  }
+  const recordSize = size / count;
+  const data = elf.sectionData(sec.section);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const le = elf.littleEndian;
+  for (const [offset, sym] of sec.symbols) {
+    if (offset % recordSize !== 0) {
+      throw new LinkError(
+        "LINK_BAD_MAP_DEF",
+        `map ${JSON.stringify(sym.name)} starts at offset ${offset}, not at a multiple of the ${recordSize}-byte record size`,
+        { offset },
+      );
+    }
+    if (recordSize < MAP_DEF_SIZE) {
+      throw new LinkError(
+        "LINK_BAD_MAP_DEF",
+        `map ${JSON.stringify(sym.name)}: ${recordSize}-byte definition is shorter than the ${MAP_DEF_SIZE}-byte struct bpf_map_def`,
+        { offset },
+      );
+    }
+    const tail = data.subarray(offset + MAP_DEF_SIZE, offset + recordSize);
+    addMap(
+      ctx,
+      new MapSpec({
+        name: sym.name,
+        type: view.getUint32(offset, le) as MapType,
+        keySize: view.getUint32(offset + 4, le),
+        valueSize: view.getUint32(offset + 8, le),
+        maxEntries: view.getUint32(offset + 12, le),
+        flags: view.getUint32(offset + 16, le),
+        extra: tail.length > 0 ? tail.slice() : undefined,
+      }),
+    );
+  }
+}
+
+/**
+ * A referenced data section becomes a one-element array holding its bytes.
+ * `.rodata*` is read-only for programs and frozen; NOBITS sections (`.bss*`)
+ * start zeroed by the kernel, so they carry no contents.
+ */
+function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
+  const { name, size } = sec.section;
+  if (sec.references === 0) {
+    ctx.diagnostics.push({ stage: "maps", level: "info", message: `data section ${name} is unreferenced: pruned` });
+    return;
+  }
+  if (size > U32_MAX) {
+    throw new LinkError("LINK_DATA_TOO_LARGE", `${size} bytes exceed the 4 GiB value size limit`);
+  }
+  const readOnly = name === ".rodata" || name.startsWith(".rodata.");
+  const nobits = sec.section.type === SHT_NOBITS;
+  const value = nobits ? undefined : requireElf(ctx, "maps").sectionData(sec.section).slice();
+  addMap(
+    ctx,
+    new MapSpec({
+      name,
+      type: MapType.ARRAY,
+      keySize: 4,
+      valueSize: size,
+      maxEntries: 1,
+      flags: readOnly ? MapFlags.BPF_F_RDONLY_PROG : 0,
+      freeze: readOnly,
+      contents: value === undefined ? [] : [{ key: 0, value }],
+    }),
+  );
+}

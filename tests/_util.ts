@@ -1,0 +1,55 @@
+/**
+ * Shared test helpers: fixture paths and loading, tool detection.
+ *
+ * @module
+ */
+
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
+
+/** Absolute path of a file under `fixtures/`. */
+export function fixturePath(rel: string): string {
+  return fileURLToPath(new URL(`../fixtures/${rel}`, import.meta.url));
+}
+
+/** Bytes of a file under `fixtures/`. */
+export function readFixture(rel: string): Uint8Array {
+  return new Uint8Array(readFileSync(fixturePath(rel)));
+}
+
+/** Object files of one byte order (`bpfel` or `bpfeb`), sorted; empty when none are built. */
+export function fixtureObjects(dir: "bpfel" | "bpfeb"): string[] {
+  const path = fixturePath(dir);
+  if (!existsSync(path)) return [];
+  return readdirSync(path).filter((f) => f.endsWith(".o")).sort();
+}
+
+/** Whether a command is on PATH (runs `command -v`). */
+export function haveCommand(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;
+}
+
+/** Expected pipeline results from `fixtures/manifest.json`, written from the C sources. */
+export interface ManifestEntry {
+  license: string;
+  kernelVersion: number;
+  maps: Record<string, { type: string; keySize: number; valueSize: number; maxEntries: number; flags: number }>;
+  programs: Record<string, {
+    sectionName: string;
+    type: string;
+    attachType: string | null;
+    autoload: boolean;
+    sleepable: boolean;
+    references: string[];
+    functions: string[];
+  }>;
+  prunedSections?: string[];
+  error?: string;
+  notes?: string;
+}
+
+/** The fixture manifest, by object file name. */
+export function fixtureManifest(): Record<string, ManifestEntry> {
+  return JSON.parse(readFileSync(fixturePath("manifest.json"), "utf8"));
+}
