@@ -6,7 +6,9 @@
  */
 
 import type { Instruction } from "../isa/instruction.ts";
-import type { AttachType, MapType, PinType, ProgramType } from "./types.ts";
+import { type AttachType, type MapType, type PinType, ProgramType } from "./types.ts";
+
+const CGROUP_SKB = ProgramType.CGROUP_SKB;
 
 /** Byte order of an object and of the instructions in it. */
 export type ByteOrder = "little" | "big";
@@ -175,6 +177,16 @@ export class ProgramSpec {
       this.kernelVersion === other.kernelVersion && this.flags === other.flags &&
       this.autoload === other.autoload && this.byteOrder === other.byteOrder &&
       arrayEquals(this.instructions, other.instructions, instructionEquals);
+  }
+
+  /**
+   * The expected attach type, or `undefined` when the program has none.
+   * The kernel's 0 means both "none" and BPF_CGROUP_INET_INGRESS; only
+   * cgroup_skb programs can mean the latter.
+   */
+  expectedAttachType(): AttachType | undefined {
+    if (this.attachType !== 0) return this.attachType;
+    return this.type === CGROUP_SKB && this.sectionName === "cgroup_skb/ingress" ? this.attachType : undefined;
   }
 
   /** Names this program's instructions refer to (maps, data sections, functions, externs), sorted. */

@@ -1,0 +1,84 @@
+/**
+ * `tsbpf inspect FILE`: the sections, maps and programs of an object, like
+ * readelf and bpftool side by side.
+ *
+ * @module
+ */
+
+import { attachTypeName, mapTypeName, programTypeName } from "../collection/types.ts";
+import type { LoadContext } from "../stages/mod.ts";
+import { specFromContext } from "../stages/mod.ts";
+import { hex, table } from "./_format.ts";
+
+const SECTION_TYPES: Record<number, string> = {
+  0: "NULL",
+  1: "PROGBITS",
+  2: "SYMTAB",
+  3: "STRTAB",
+  4: "RELA",
+  8: "NOBITS",
+  9: "REL",
+  0x6fff4c03: "LLVM_ADDRSIG",
+};
+
+/** A readable report of a finished load. */
+export function inspectReport(file: string, ctx: LoadContext): string {
+  const spec = specFromContext(ctx);
+  const out: string[] = [];
+  const license = ctx.license === "" ? "no license" : `license ${JSON.stringify(ctx.license)}`;
+  out.push(`${file}: ELF64 BPF object, ${ctx.byteOrder}-endian, ${license}` +
+    (ctx.kernelVersion ? `, kernel version ${hex(ctx.kernelVersion)}` : ""));
+
+  out.push("", "Sections:");
+  const sections = [["idx", "name", "kind", "type", "size", "symbols", "relocs", "refs"]];
+  for (const s of ctx.sections.values()) {
+    if (s.kind === "ignored") continue;
+    sections.push([
+      String(s.section.index),
+      s.section.name,
+      s.claimedBy ? `${s.kind} (${s.claimedBy})` : s.kind,
+      SECTION_TYPES[s.section.type] ?? hex(s.section.type),
+      String(s.section.size),
+      String(s.symbols.size),
+      String(s.relocations.size),
+      String(s.references),
+    ]);
+  }
+  out.push(indent(table(sections)));
+  const ignored = [...ctx.sections.values()].filter((s) => s.kind === "ignored").length;
+  if (ignored > 0) out.push(`  (${ignored} debug and bookkeeping sections not shown)`);
+
+  out.push("", `Maps (${spec.maps.size}):`);
+  if (spec.maps.size > 0) {
+    const maps = [["name", "type", "key", "value", "max", "flags", "notes"]];
+    for (const m of [...spec.maps.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      const notes = [m.freeze ? "frozen" : "", m.extra ? `${m.extra.length} extra bytes` : "", m.contents.length ? "contents" : ""]
+        .filter(Boolean).join(", ");
+      maps.push([m.name, mapTypeName(m.type), String(m.keySize), String(m.valueSize), String(m.maxEntries), hex(m.flags), notes]);
+    }
+    out.push(indent(table(maps)));
+  }
+
+  out.push("", `Programs (${spec.programs.size}):`);
+  if (spec.programs.size > 0) {
+    const progs = [["name", "section", "type", "attach", "insns", "functions", "references"]];
+    for (const p of [...spec.programs.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      progs.push([
+        p.autoload ? p.name : `${p.name} (no autoload)`,
+        p.sectionName,
+        programTypeName(p.type),
+        p.expectedAttachType() === undefined ? "-" : attachTypeName(p.attachType),
+        String(p.instructions.length),
+        String(p.functions().length),
+        p.references().join(", ") || "-",
+      ]);
+    }
+    out.push(indent(table(progs)));
+  }
+  for (const d of ctx.diagnostics) out.push(`${d.level}: ${d.stage}: ${d.message}`);
+  return out.join("\n") + "\n";
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((l) => `  ${l}`).join("\n");
+}

@@ -1,0 +1,50 @@
+// The tsbpf command line, run as a user would, with whichever runtime runs
+// this test (deno run -A cli.ts …, or bun cli.ts …).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { fixturePath } from "./_util.ts";
+
+const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const isDeno = "Deno" in globalThis;
+
+function tsbpf(...args: string[]) {
+  const argv = isDeno ? ["run", "-A", cli, ...args] : [cli, ...args];
+  const r = spawnSync(process.execPath, argv, { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("cli: inspect prints sections, maps and programs", () => {
+  const r = tsbpf("inspect", fixturePath("bpfel/xdp_counter.o"));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /little-endian, license "GPL"/);
+  assert.match(r.stdout, /Maps \(1\):\n.*\n\s+counts\s+array\s+4\s+8\s+2\s+0x0/);
+  assert.match(r.stdout, /xdp_count\s+xdp\s+xdp\s+xdp\s+19\s+1\s+counts/);
+});
+
+test("cli: disasm shows linked programs with resolved references", () => {
+  const r = tsbpf("disasm", fixturePath("bpfel/subprograms.o"), "--program", "sub_nested");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /call nested_outer/);
+  assert.match(r.stdout, /<nested_inner>:/);
+});
+
+test("cli: a load error is one line on stderr and exit 1", () => {
+  const r = tsbpf("inspect", fixturePath("bad_links/static_map.bpfel.o"));
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.match(r.stderr, /^tsbpf: relocate: section xdp: offset 72: .*static maps can't be referenced/);
+});
+
+test("cli: bad usage exits 2", () => {
+  assert.equal(tsbpf("frobnicate", "x").code, 2);
+  assert.equal(tsbpf("inspect").code, 2);
+  assert.equal(tsbpf("inspect", "/nonexistent.o").code, 2);
+  const r = tsbpf("disasm", fixturePath("bpfel/xdp_counter.o"), "--program", "nope");
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no program "nope"/);
+  assert.equal(tsbpf("--help").code, 0);
+});
