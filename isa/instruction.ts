@@ -1,0 +1,54 @@
+/**
+ * The decoded form of one BPF instruction.
+ *
+ * @module
+ */
+
+/**
+ * One instruction. `ld_imm64` (opcode 0x18) occupies two 8-byte slots and is
+ * one `Instruction` with `immHi` holding the second slot's immediate.
+ *
+ * Metadata (`symbol`, `reference`, `sourceOffset`) is not part of the
+ * encoding: it is what the pipeline knows about the instruction.
+ */
+export interface Instruction {
+  /** The 8-bit opcode (class, size/source, mode/op bits). */
+  opcode: number;
+  /** Destination register, 0-15 (4 bits). */
+  dst: number;
+  /** Source register or pseudo source, 0-15 (4 bits). */
+  src: number;
+  /** Signed 16-bit offset. */
+  offset: number;
+  /** Signed 32-bit immediate; for `ld_imm64` the low 32 bits. */
+  imm: number;
+  /** `ld_imm64` only: the second slot's signed 32-bit immediate (the high 32 bits). */
+  immHi?: number;
+  /**
+   * `ld_imm64` only, and only when they are not all zero: the second slot's
+   * opcode, register and offset fields. The kernel requires them to be zero;
+   * the decoder keeps them so that decoding and re-encoding stays bit-exact.
+   */
+  secondSlot?: SecondSlot;
+  /** The function this instruction starts, when it is a function's first instruction. */
+  symbol?: string;
+  /** What a relocation points this instruction at: a map, a function, a data section, an extern. */
+  reference?: string;
+  /** Byte offset of the instruction in its source ELF section. */
+  sourceOffset?: number;
+}
+
+/**
+ * The fields of an `ld_imm64` instruction's second slot other than its
+ * immediate (which is {@link Instruction.immHi}). All zero in a valid program.
+ */
+export interface SecondSlot {
+  /** The second slot's opcode byte (must be 0). */
+  opcode: number;
+  /** The second slot's destination register nibble (must be 0). */
+  dst: number;
+  /** The second slot's source register nibble (must be 0). */
+  src: number;
+  /** The second slot's signed 16-bit offset (must be 0). */
+  offset: number;
+}
