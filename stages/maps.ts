@@ -8,7 +8,7 @@
  * @module
  */
 
-import { SHT_NOBITS } from "../elf/constants.ts";
+import { SHT_NOBITS, SHT_PROGBITS } from "../elf/constants.ts";
 import { MapSpec } from "../collection/spec.ts";
 import { MapFlags, MapType } from "../collection/types.ts";
 import { LinkError, withContext } from "../errors/mod.ts";
@@ -60,11 +60,14 @@ function addMap(ctx: LoadContext, spec: MapSpec): void {
  */
 function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
   const elf = requireElf(ctx, "maps");
-  const { size, name } = sec.section;
+  const { name } = sec.section;
   const count = sec.symbols.size;
-  if (sec.section.type === SHT_NOBITS) {
-    throw new LinkError("LINK_BAD_MAP_DEF", "map definitions have no contents (SHT_NOBITS)");
+  if (sec.section.type !== SHT_PROGBITS) {
+    throw new LinkError("LINK_BAD_MAP_DEF", `map definitions must be SHT_PROGBITS, not type ${sec.section.type}`);
   }
+  // Sizes come from the bytes actually there, never from the header alone.
+  const data = elf.sectionData(sec.section);
+  const size = data.length;
   if (count === 0) {
     if (size === 0) return;
     throw new LinkError("LINK_BAD_MAP_DEF", `${size} bytes of map definitions but no map symbols`);
@@ -77,14 +80,13 @@ function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
     );
   }
   const recordSize = size / count;
-  const data = elf.sectionData(sec.section);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const le = elf.littleEndian;
   for (const [offset, sym] of sec.symbols) {
-    if (offset % recordSize !== 0) {
+    if (offset % recordSize !== 0 || offset + recordSize > size) {
       throw new LinkError(
         "LINK_BAD_MAP_DEF",
-        `map ${JSON.stringify(sym.name)} starts at offset ${offset}, not at a multiple of the ${recordSize}-byte record size`,
+        `map ${JSON.stringify(sym.name)} starts at offset ${offset}, not at a ${recordSize}-byte record boundary inside the ${size}-byte section`,
         { offset },
       );
     }
