@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=node_modules/.bin
 if [ ! -x "$bin/deno" ] || [ ! -x "$bin/bun" ]; then
-  echo "deno and bun come from npm: run 'npm ci' first" >&2
+  echo "deno and bun come from npm: run 'npm install' first" >&2
   exit 2
 fi
 mkdir -p .tsbpf-tmp
