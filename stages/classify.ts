@@ -74,7 +74,13 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
       const elf = requireElf(ctx, "classify");
       for (const section of elf.sections) {
         if (section.index === 0) continue;
-        const rule = rules.find((r) => ruleMatches(r, section));
+        let rule: SectionKindRule | undefined;
+        for (const r of rules) {
+          if (ruleMatches(r, section)) {
+            rule = r;
+            break;
+          }
+        }
         const classified: ClassifiedSection = {
           section,
           kind: rule?.kind ?? "ignored",
@@ -103,11 +109,13 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
   };
 }
 
+const decoder = new TextDecoder();
+
 function readLicense(elf: ElfFile, section: ElfSection): string {
   const data = elf.sectionData(section);
   let end = data.indexOf(0);
   if (end < 0) end = data.length;
-  return new TextDecoder().decode(data.subarray(0, end));
+  return decoder.decode(data.subarray(0, end));
 }
 
 function readVersion(elf: ElfFile, section: ElfSection): number {

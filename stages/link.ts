@@ -42,10 +42,13 @@ export function linkStage(): Stage {
           }
         });
       }
+      // The first program to use a function takes its instructions; later
+      // ones copy them, so no two programs share an instruction object.
+      const taken = new Set<string>();
       for (const fn of functions.values()) {
         if (fn.section.section.name === ".text") continue;
         withContext(`program ${fn.name}`, () => {
-          ctx.programs.set(fn.name, buildProgram(ctx, fn, functions));
+          ctx.programs.set(fn.name, buildProgram(ctx, fn, { functions, taken }));
         });
       }
     },
@@ -83,7 +86,11 @@ function isFunctionReference(ins: Instruction): boolean {
  * breadth-first order; then call and function-pointer immediates become
  * slot offsets relative to the next instruction, as the kernel wants.
  */
-function buildProgram(ctx: LoadContext, entry: BpfFunction, functions: Map<string, BpfFunction>): ProgramSpec {
+function buildProgram(
+  ctx: LoadContext,
+  entry: BpfFunction,
+  { functions, taken }: { functions: Map<string, BpfFunction>; taken: Set<string> },
+): ProgramSpec {
   const order = [entry];
   const included = new Set([entry.name]);
   for (let i = 0; i < order.length; i++) {
@@ -107,8 +114,10 @@ function buildProgram(ctx: LoadContext, entry: BpfFunction, functions: Map<strin
   let slot = 0;
   for (const fn of order) {
     startSlot.set(fn.name, slot);
+    const own = !taken.has(fn.name);
+    taken.add(fn.name);
     for (const ins of fn.instructions) {
-      instructions.push(copyInstruction(ins));
+      instructions.push(own ? ins : copyInstruction(ins));
       slot += isLoadImm64(ins) ? 2 : 1;
     }
   }

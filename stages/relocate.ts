@@ -133,19 +133,18 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
   const insns = decodeInstructions(elf.sectionData(sec.section), {
     littleEndian: elf.littleEndian,
   });
-  // Byte offset → instruction, to find relocation and jump targets.
-  const byOffset = new Map<number, Instruction>();
-  let offset = 0;
+  // Slot → instruction (undefined for the second slot of ld_imm64), to
+  // find relocation targets.
+  const bySlot: (Instruction | undefined)[] = new Array(sec.section.size >>> 3);
   for (const ins of insns) {
-    ins.sourceOffset = offset;
-    byOffset.set(offset, ins);
-    const sym = sec.symbols.get(offset);
+    const at = ins.sourceOffset!;
+    bySlot[at >>> 3] = ins;
+    const sym = sec.symbols.get(at);
     if (sym !== undefined) ins.symbol = sym.name;
-    offset += isLoadImm64(ins) ? 16 : 8;
   }
 
   for (const [at, rel] of sec.relocations) {
-    const ins = byOffset.get(at);
+    const ins = at % 8 === 0 ? bySlot[at >>> 3] : undefined;
     if (ins === undefined) {
       throw new LinkError(
         "LINK_BAD_RELOCATION_OFFSET",

@@ -214,7 +214,7 @@ export const SECTION_DEFS: readonly SectionDef[] = Object.freeze([
  * Whether `sectionName` (already stripped of a leading `?`) matches the
  * pattern `sec`, exactly as libbpf's `sec_def_matches()`.
  */
-function secDefMatches(sec: string, sectionName: string): boolean {
+export function sectionDefMatches(sec: string, sectionName: string): boolean {
   const last = sec.length > 0 ? sec[sec.length - 1] : "";
   if (last === "/") return sectionName.startsWith(sec);
   if (last === "+") {
@@ -225,12 +225,47 @@ function secDefMatches(sec: string, sectionName: string): boolean {
   return sectionName === sec;
 }
 
-/** libbpf's `find_sec_def()`: the first match wins. */
+/**
+ * Where each pattern of a table sits, so a lookup costs a few map probes
+ * instead of a scan: exact patterns by name, `+` patterns by their base,
+ * `/` patterns (prefixes) in a list. Table order still decides: the lowest
+ * index among the matches wins, as in libbpf's first-match scan.
+ */
+interface SecDefIndex {
+  exact: Map<string, number>;
+  plus: Map<string, number>;
+  prefixes: { sec: string; index: number }[];
+}
+
+const indexes = new WeakMap<readonly SectionDef[], SecDefIndex>();
+
+function indexOf(defs: readonly SectionDef[]): SecDefIndex {
+  let index = indexes.get(defs);
+  if (index !== undefined) return index;
+  index = { exact: new Map(), plus: new Map(), prefixes: [] };
+  defs.forEach((entry, i) => {
+    const last = entry.sec.length > 0 ? entry.sec[entry.sec.length - 1] : "";
+    if (last === "/") index!.prefixes.push({ sec: entry.sec, index: i });
+    else if (last === "+") {
+      const base = entry.sec.slice(0, -1);
+      if (!index!.plus.has(base)) index!.plus.set(base, i);
+    } else if (!index!.exact.has(entry.sec)) index!.exact.set(entry.sec, i);
+  });
+  indexes.set(defs, index);
+  return index;
+}
+
+/** libbpf's `find_sec_def()`: the first match in table order wins. */
 function findSecDef(name: string, defs: readonly SectionDef[]): SectionDef | undefined {
-  for (const entry of defs) {
-    if (secDefMatches(entry.sec, name)) return entry;
+  const { exact, plus, prefixes } = indexOf(defs);
+  let best = exact.get(name) ?? Infinity;
+  best = Math.min(best, plus.get(name) ?? Infinity);
+  // A `base+` pattern also matches `base/anything`: try every prefix ending before a '/'.
+  for (let slash = name.indexOf("/"); slash >= 0; slash = name.indexOf("/", slash + 1)) {
+    best = Math.min(best, plus.get(name.slice(0, slash)) ?? Infinity);
   }
-  return undefined;
+  for (const p of prefixes) if (p.index < best && name.startsWith(p.sec)) best = p.index;
+  return best === Infinity ? undefined : defs[best];
 }
 
 function stripOptional(sectionName: string): string {

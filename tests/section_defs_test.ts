@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   matchSectionDef,
+  sectionDefMatches,
   parseProgramSection,
   SEC_ATTACH_BTF,
   SEC_ATTACHABLE,
@@ -449,4 +450,23 @@ test("property: arbitrary names never throw and only yield table entries", () =>
       assert.equal(s?.def, d);
     }),
   );
+});
+
+test("section defs: the indexed lookup equals libbpf's first-match scan", () => {
+  const scan = (name: string) => SECTION_DEFS.find((d) => sectionDefMatches(d.sec, name));
+  const bases = SECTION_DEFS.map((d) => d.sec.replace(/\+$/, ""));
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...bases),
+      fc.constantFrom("", "/", "/x", "/a/b", "x", ".s", ".s/y", "//"),
+      (base, suffix) => {
+        const name = base + suffix;
+        assert.equal(matchSectionDef(name), scan(name), name);
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  const custom = [{ sec: "my/", programType: 1, expectedAttachType: 0, flags: 0 }, ...SECTION_DEFS] as const;
+  assert.equal(matchSectionDef("my/thing", custom), custom[0]);
+  assert.equal(matchSectionDef("my", custom), undefined);
 });
