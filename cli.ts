@@ -54,7 +54,9 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
-  if (command !== "inspect" && command !== "disasm") throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command !== "inspect" && command !== "disasm") {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
   if (file === undefined) throw new UsageError(`${command} needs a FILE`);
 
   const ctx = await defaultPipeline().runContext(readObject(file));
@@ -79,7 +81,8 @@ if (import.meta.main) {
   try {
     process.exitCode = await main(argv);
   } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    const usage = err instanceof UsageError ||
+      (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`tsbpf: ${message}\n`);
     if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);

@@ -25,6 +25,9 @@ export * as isa from "./isa/mod.ts";
  * pipeline (cilium/ebpf's `LoadCollectionSpecFromReader`, libbpf's
  * `bpf_object__open_mem`).
  */
-export function loadCollectionSpec(bytes: Uint8Array, options: LoadOptions = {}): Promise<CollectionSpec> {
+export function loadCollectionSpec(
+  bytes: Uint8Array,
+  options: LoadOptions = {},
+): Promise<CollectionSpec> {
   return defaultPipeline().run(bytes, options);
 }

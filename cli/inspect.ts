@@ -26,8 +26,10 @@ export function inspectReport(file: string, ctx: LoadContext): string {
   const spec = specFromContext(ctx);
   const out: string[] = [];
   const license = ctx.license === "" ? "no license" : `license ${JSON.stringify(ctx.license)}`;
-  out.push(`${file}: ELF64 BPF object, ${ctx.byteOrder}-endian, ${license}` +
-    (ctx.kernelVersion ? `, kernel version ${hex(ctx.kernelVersion)}` : ""));
+  out.push(
+    `${file}: ELF64 BPF object, ${ctx.byteOrder}-endian, ${license}` +
+      (ctx.kernelVersion ? `, kernel version ${hex(ctx.kernelVersion)}` : ""),
+  );
 
   out.push("", "Sections:");
   const sections = [["idx", "name", "kind", "type", "size", "symbols", "relocs", "refs"]];
@@ -52,9 +54,21 @@ export function inspectReport(file: string, ctx: LoadContext): string {
   if (spec.maps.size > 0) {
     const maps = [["name", "type", "key", "value", "max", "flags", "notes"]];
     for (const m of [...spec.maps.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      const notes = [m.freeze ? "frozen" : "", m.extra ? `${m.extra.length} extra bytes` : "", m.contents.length ? "contents" : ""]
+      const notes = [
+        m.freeze ? "frozen" : "",
+        m.extra ? `${m.extra.length} extra bytes` : "",
+        m.contents.length ? "contents" : "",
+      ]
         .filter(Boolean).join(", ");
-      maps.push([m.name, mapTypeName(m.type), String(m.keySize), String(m.valueSize), String(m.maxEntries), hex(m.flags), notes]);
+      maps.push([
+        m.name,
+        mapTypeName(m.type),
+        String(m.keySize),
+        String(m.valueSize),
+        String(m.maxEntries),
+        hex(m.flags),
+        notes,
+      ]);
     }
     out.push(indent(table(maps)));
   }

@@ -186,7 +186,9 @@ export class ProgramSpec {
    */
   expectedAttachType(): AttachType | undefined {
     if (this.attachType !== 0) return this.attachType;
-    return this.type === CGROUP_SKB && this.sectionName === "cgroup_skb/ingress" ? this.attachType : undefined;
+    return this.type === CGROUP_SKB && this.sectionName === "cgroup_skb/ingress"
+      ? this.attachType
+      : undefined;
   }
 
   /** Names this program's instructions refer to (maps, data sections, functions, externs), sorted. */
@@ -282,7 +284,11 @@ function valueEquals(a: number | string | Uint8Array, b: number | string | Uint8
   return a === b;
 }
 
-function optionalEquals<T>(a: T | undefined, b: T | undefined, eq: (a: T, b: T) => boolean): boolean {
+function optionalEquals<T>(
+  a: T | undefined,
+  b: T | undefined,
+  eq: (a: T, b: T) => boolean,
+): boolean {
   if (a === undefined || b === undefined) return a === b;
   return eq(a, b);
 }

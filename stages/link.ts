@@ -35,7 +35,9 @@ export function linkStage(): Stage {
             if (functions.has(fn.name)) {
               throw new LinkError(
                 "LINK_DUPLICATE_PROGRAM",
-                `duplicate program name ${JSON.stringify(fn.name)} (also in section ${functions.get(fn.name)!.section.section.name})`,
+                `duplicate program name ${JSON.stringify(fn.name)} (also in section ${
+                  functions.get(fn.name)!.section.section.name
+                })`,
               );
             }
             functions.set(fn.name, fn);
@@ -59,7 +61,10 @@ export function linkStage(): Stage {
 function splitFunctions(sec: ClassifiedSection): BpfFunction[] {
   const insns = sec.instructions;
   if (insns === undefined) {
-    throw new LinkError("LINK_NOT_RELOCATED", "program section was not relocated: run the relocate stage first");
+    throw new LinkError(
+      "LINK_NOT_RELOCATED",
+      "program section was not relocated: run the relocate stage first",
+    );
   }
   if (insns.length === 0 || insns[0].symbol === undefined) {
     throw new LinkError(
@@ -78,7 +83,8 @@ function splitFunctions(sec: ClassifiedSection): BpfFunction[] {
 
 function isFunctionReference(ins: Instruction): boolean {
   return ins.reference !== undefined &&
-    ((isCall(ins) && ins.src === BPF_PSEUDO_CALL) || (isLoadImm64(ins) && ins.src === BPF_PSEUDO_FUNC));
+    ((isCall(ins) && ins.src === BPF_PSEUDO_CALL) ||
+      (isLoadImm64(ins) && ins.src === BPF_PSEUDO_FUNC));
 }
 
 /**
@@ -133,13 +139,16 @@ function buildProgram(
     ctx.diagnostics.push({
       stage: "link",
       level: "warning",
-      message: `program ${entry.name}: section ${section.section.name} implies no program type; set one before loading`,
+      message:
+        `program ${entry.name}: section ${section.section.name} implies no program type; set one before loading`,
     });
   }
   let flags = 0;
   if (info?.sleepable) flags |= ProgramFlags.BPF_F_SLEEPABLE;
   if (info?.xdpFrags) flags |= ProgramFlags.BPF_F_XDP_HAS_FRAGS;
-  const sectionName = section.section.name.startsWith("?") ? section.section.name.slice(1) : section.section.name;
+  const sectionName = section.section.name.startsWith("?")
+    ? section.section.name.slice(1)
+    : section.section.name;
   return new ProgramSpec({
     name: entry.name,
     type: info?.programType ?? ProgramType.UNSPEC,

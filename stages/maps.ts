@@ -36,7 +36,9 @@ export function mapsStage(): Stage {
       if (btfMaps.length > 0 && !ctx.extensions.has(BTF_MAPS_DONE)) {
         throw new LinkError(
           "LINK_BTF_MAPS_UNSUPPORTED",
-          `section ${btfMaps[0].section.name}: BTF-defined maps need a BTF maps stage before "maps", and this pipeline has none`,
+          `section ${
+            btfMaps[0].section.name
+          }: BTF-defined maps need a BTF maps stage before "maps", and this pipeline has none`,
           { section: btfMaps[0].section.name, sectionIndex: btfMaps[0].section.index },
         );
       }
@@ -63,7 +65,10 @@ function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
   const { name } = sec.section;
   const count = sec.symbols.size;
   if (sec.section.type !== SHT_PROGBITS) {
-    throw new LinkError("LINK_BAD_MAP_DEF", `map definitions must be SHT_PROGBITS, not type ${sec.section.type}`);
+    throw new LinkError(
+      "LINK_BAD_MAP_DEF",
+      `map definitions must be SHT_PROGBITS, not type ${sec.section.type}`,
+    );
   }
   // Sizes come from the bytes actually there, never from the header alone.
   const data = elf.sectionData(sec.section);
@@ -86,14 +91,18 @@ function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
     if (offset % recordSize !== 0 || offset + recordSize > size) {
       throw new LinkError(
         "LINK_BAD_MAP_DEF",
-        `map ${JSON.stringify(sym.name)} starts at offset ${offset}, not at a ${recordSize}-byte record boundary inside the ${size}-byte section`,
+        `map ${
+          JSON.stringify(sym.name)
+        } starts at offset ${offset}, not at a ${recordSize}-byte record boundary inside the ${size}-byte section`,
         { offset },
       );
     }
     if (recordSize < MAP_DEF_SIZE) {
       throw new LinkError(
         "LINK_BAD_MAP_DEF",
-        `map ${JSON.stringify(sym.name)}: ${recordSize}-byte definition is shorter than the ${MAP_DEF_SIZE}-byte struct bpf_map_def`,
+        `map ${
+          JSON.stringify(sym.name)
+        }: ${recordSize}-byte definition is shorter than the ${MAP_DEF_SIZE}-byte struct bpf_map_def`,
         { offset },
       );
     }
@@ -121,7 +130,11 @@ function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
 function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
   const { name, size } = sec.section;
   if (sec.references === 0) {
-    ctx.diagnostics.push({ stage: "maps", level: "info", message: `data section ${name} is unreferenced: pruned` });
+    ctx.diagnostics.push({
+      stage: "maps",
+      level: "info",
+      message: `data section ${name} is unreferenced: pruned`,
+    });
     return;
   }
   if (size > U32_MAX) {

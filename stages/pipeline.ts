@@ -59,7 +59,13 @@ export class Pipeline {
 
   /** A new pipeline with one edit applied; an unknown stage name is an error. */
   edit(edit: StageEdit): Pipeline {
-    const target = "before" in edit ? edit.before : "after" in edit ? edit.after : "replace" in edit ? edit.replace : edit.wrap;
+    const target = "before" in edit
+      ? edit.before
+      : "after" in edit
+      ? edit.after
+      : "replace" in edit
+      ? edit.replace
+      : edit.wrap;
     const at = this.stages.findIndex((s) => s.name === target);
     if (at < 0) {
       throw new PipelineError(

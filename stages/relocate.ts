@@ -152,7 +152,10 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
         { section: sec.section.name, offset: at },
       );
     }
-    withContext(`offset ${at}: relocating instruction`, () => relocateInstruction(ctx, ins, rel.symbol));
+    withContext(
+      `offset ${at}: relocating instruction`,
+      () => relocateInstruction(ctx, ins, rel.symbol),
+    );
   }
 
   // Up to LLVM 9, calls inside one section could be plain relative calls
@@ -183,7 +186,9 @@ function relocateInstruction(ctx: LoadContext, ins: Instruction, sym: ElfSymbol)
   if (target === undefined) {
     throw new LinkError(
       "LINK_UNSUPPORTED_RELOCATION",
-      `symbol ${describe(sym, ctx)} is in special section 0x${sym.sectionIndex.toString(16)}; common symbols need an initializer or -fno-common`,
+      `symbol ${describe(sym, ctx)} is in special section 0x${
+        sym.sectionIndex.toString(16)
+      }; common symbols need an initializer or -fno-common`,
     );
   }
   switch (target.kind) {
@@ -197,7 +202,9 @@ function relocateInstruction(ctx: LoadContext, ins: Instruction, sym: ElfSymbol)
     default:
       throw new LinkError(
         "LINK_UNSUPPORTED_RELOCATION",
-        `reference to ${describe(sym, ctx)} in section ${target.section.name} (${target.kind}) is not supported`,
+        `reference to ${
+          describe(sym, ctx)
+        } in section ${target.section.name} (${target.kind}) is not supported`,
       );
   }
 }
@@ -210,13 +217,20 @@ function relocateExtern(ins: Instruction, sym: ElfSymbol): void {
   if (!isLoadImm64(ins) && !isCall(ins)) {
     throw new LinkError(
       "LINK_BAD_EXTERN",
-      `extern ${describe(sym)} referenced by an instruction that is neither a 64-bit load nor a call`,
+      `extern ${
+        describe(sym)
+      } referenced by an instruction that is neither a 64-bit load nor a call`,
     );
   }
   ins.reference = sym.name;
 }
 
-function relocateMap(ins: Instruction, sym: ElfSymbol, target: ClassifiedSection, ctx: LoadContext): void {
+function relocateMap(
+  ins: Instruction,
+  sym: ElfSymbol,
+  target: ClassifiedSection,
+  ctx: LoadContext,
+): void {
   let map = sym;
   if (sym.type === STT_SECTION) {
     // Static map definitions: the offset is in the instruction.
@@ -234,7 +248,9 @@ function relocateMap(ins: Instruction, sym: ElfSymbol, target: ClassifiedSection
   if (map.bind === STB_LOCAL) {
     throw new LinkError(
       "LINK_STATIC_MAP",
-      `map ${JSON.stringify(map.name)}: static maps can't be referenced (drop the static qualifier)`,
+      `map ${
+        JSON.stringify(map.name)
+      }: static maps can't be referenced (drop the static qualifier)`,
     );
   }
   if (!isLoadImm64(ins)) {
@@ -254,7 +270,12 @@ function relocateMap(ins: Instruction, sym: ElfSymbol, target: ClassifiedSection
  * libbpf, the offset is the symbol's value plus the addend clang leaves in
  * the instruction (for section symbols, the addend alone).
  */
-function relocateData(ins: Instruction, sym: ElfSymbol, target: ClassifiedSection, ctx: LoadContext): void {
+function relocateData(
+  ins: Instruction,
+  sym: ElfSymbol,
+  target: ClassifiedSection,
+  ctx: LoadContext,
+): void {
   const name = target.section.name;
   if (!isLoadImm64(ins)) {
     throw new LinkError(
@@ -285,17 +306,29 @@ function relocateData(ins: Instruction, sym: ElfSymbol, target: ClassifiedSectio
 }
 
 /** Calls to and addresses of functions: named now, offsets fixed by `link`. */
-function relocateFunction(ins: Instruction, sym: ElfSymbol, target: ClassifiedSection, ctx: LoadContext): void {
-  const bindOk = sym.type === STT_SECTION ? sym.bind === STB_LOCAL : sym.type === STT_FUNC || sym.type === STT_NOTYPE;
+function relocateFunction(
+  ins: Instruction,
+  sym: ElfSymbol,
+  target: ClassifiedSection,
+  ctx: LoadContext,
+): void {
+  const bindOk = sym.type === STT_SECTION
+    ? sym.bind === STB_LOCAL
+    : sym.type === STT_FUNC || sym.type === STT_NOTYPE;
   if (!bindOk) {
-    throw new LinkError("LINK_BAD_CALL", `function reference to ${describe(sym, ctx)} is not supported`);
+    throw new LinkError(
+      "LINK_BAD_CALL",
+      `function reference to ${describe(sym, ctx)} is not supported`,
+    );
   }
   let offset: number;
   if (isCall(ins)) {
     if (ins.src !== BPF_PSEUDO_CALL) {
       throw new LinkError(
         "LINK_BAD_CALL",
-        `call to ${describe(sym, ctx)}: source register ${ins.src}, want ${BPF_PSEUDO_CALL} (bpf-to-bpf call)`,
+        `call to ${
+          describe(sym, ctx)
+        }: source register ${ins.src}, want ${BPF_PSEUDO_CALL} (bpf-to-bpf call)`,
       );
     }
     offset = sym.value + (ins.imm + 1) * 8;
@@ -306,14 +339,18 @@ function relocateFunction(ins: Instruction, sym: ElfSymbol, target: ClassifiedSe
   } else {
     throw new LinkError(
       "LINK_BAD_CALL",
-      `reference to function ${describe(sym, ctx)} from an instruction that is neither a call nor a 64-bit load`,
+      `reference to function ${
+        describe(sym, ctx)
+      } from an instruction that is neither a call nor a 64-bit load`,
     );
   }
   const fn = target.symbols.get(offset);
   if (fn === undefined) {
     throw new LinkError(
       "LINK_BAD_CALL_TARGET",
-      `no function at offset ${offset} of section ${target.section.name} (via ${describe(sym, ctx)})`,
+      `no function at offset ${offset} of section ${target.section.name} (via ${
+        describe(sym, ctx)
+      })`,
     );
   }
   ins.imm = -1;

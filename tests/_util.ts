@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
+import type { Instruction } from "../isa/instruction.ts";
 
 /** Absolute path of a file under `fixtures/`. */
 export function fixturePath(rel: string): string {
@@ -34,7 +35,10 @@ export function haveCommand(name: string): boolean {
 export interface ManifestEntry {
   license: string;
   kernelVersion: number;
-  maps: Record<string, { type: string; keySize: number; valueSize: number; maxEntries: number; flags: number }>;
+  maps: Record<
+    string,
+    { type: string; keySize: number; valueSize: number; maxEntries: number; flags: number }
+  >;
   programs: Record<string, {
     sectionName: string;
     type: string;
@@ -52,4 +56,18 @@ export interface ManifestEntry {
 /** The fixture manifest, by object file name. */
 export function fixtureManifest(): Record<string, ManifestEntry> {
   return JSON.parse(readFileSync(fixturePath("manifest.json"), "utf8"));
+}
+
+/** An instruction from its fields; `immHi` only for ld_imm64. */
+export function ins(
+  opcode: number,
+  dst: number,
+  src: number,
+  offset: number,
+  imm: number,
+  immHi?: number,
+): Instruction {
+  return immHi === undefined
+    ? { opcode, dst, src, offset, imm }
+    : { opcode, dst, src, offset, imm, immHi };
 }

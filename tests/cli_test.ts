@@ -12,7 +12,10 @@ const isDeno = "Deno" in globalThis;
 
 function tsbpf(...args: string[]) {
   const argv = isDeno ? ["run", "-A", cli, ...args] : [cli, ...args];
-  const r = spawnSync(process.execPath, argv, { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  const r = spawnSync(process.execPath, argv, {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -36,7 +39,10 @@ test("cli: a load error is one line on stderr and exit 1", () => {
   assert.equal(r.code, 1);
   assert.equal(r.stdout, "");
   assert.equal(r.stderr.trim().split("\n").length, 1);
-  assert.match(r.stderr, /^tsbpf: relocate: section xdp: offset 72: .*static maps can't be referenced/);
+  assert.match(
+    r.stderr,
+    /^tsbpf: relocate: section xdp: offset 72: .*static maps can't be referenced/,
+  );
 });
 
 test("cli: bad usage exits 2", () => {

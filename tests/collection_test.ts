@@ -11,9 +11,18 @@ function sampleMap(): MapSpec {
     valueSize: 8,
     maxEntries: 1024,
     flags: 1,
-    contents: [{ key: 0, value: new Uint8Array([1, 2, 3]) }, { key: new Uint8Array([9]), value: "prog" }],
+    contents: [{ key: 0, value: new Uint8Array([1, 2, 3]) }, {
+      key: new Uint8Array([9]),
+      value: "prog",
+    }],
     extra: new Uint8Array([7, 7]),
-    innerMap: new MapSpec({ name: "inner", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1 }),
+    innerMap: new MapSpec({
+      name: "inner",
+      type: MapType.ARRAY,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 1,
+    }),
   });
 }
 
@@ -24,7 +33,16 @@ function sampleProgram(): ProgramSpec {
     sectionName: "xdp",
     license: "GPL",
     instructions: [
-      { opcode: 0x18, dst: 1, src: 1, offset: 0, imm: 0, immHi: 0, reference: "counts", symbol: "xdp_prog" },
+      {
+        opcode: 0x18,
+        dst: 1,
+        src: 1,
+        offset: 0,
+        imm: 0,
+        immHi: 0,
+        reference: "counts",
+        symbol: "xdp_prog",
+      },
       { opcode: 0xb7, dst: 0, src: 0, offset: 0, imm: 2 },
       { opcode: 0x95, dst: 0, src: 0, offset: 0, imm: 0 },
     ],
@@ -108,15 +126,20 @@ test("collection: instruction equality ignores absent-vs-undefined fields", () =
     { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0 },
     { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0, symbol: undefined },
   ));
-  assert.ok(!instructionEquals(
-    { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0 },
-    { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0, symbol: "f" },
-  ));
+  assert.ok(
+    !instructionEquals(
+      { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0 },
+      { opcode: 1, dst: 0, src: 0, offset: 0, imm: 0, symbol: "f" },
+    ),
+  );
 });
 
 test("collection: CollectionSpec copy and order-independent equality", () => {
   const a = new CollectionSpec({
-    maps: new Map([["counts", sampleMap()], ["other", new MapSpec({ name: "other", type: MapType.ARRAY })]]),
+    maps: new Map([["counts", sampleMap()], [
+      "other",
+      new MapSpec({ name: "other", type: MapType.ARRAY }),
+    ]]),
     programs: new Map([["xdp_prog", sampleProgram()]]),
   });
   const b = a.copy();

@@ -12,7 +12,7 @@ import {
   formatInstruction,
   type Instruction,
 } from "../isa/mod.ts";
-import { fixtureObjects, fixturePath, haveCommand } from "./_util.ts";
+import { fixtureObjects, fixturePath, haveCommand, ins } from "./_util.ts";
 
 const HAVE_OBJDUMP = haveCommand("llvm-objdump");
 const HAVE_CLANG = haveCommand("clang");
@@ -463,19 +463,6 @@ test("disasm: labels, zero runs, data symbols and jump targets match llvm-objdum
 
 // ---------------------------------------------------------------------------
 // Formatting without tools.
-
-function ins(
-  opcode: number,
-  dst: number,
-  src: number,
-  offset: number,
-  imm: number,
-  immHi?: number,
-): Instruction {
-  return immHi === undefined
-    ? { opcode, dst, src, offset, imm }
-    : { opcode, dst, src, offset, imm, immHi };
-}
 
 // [instruction, default text, llvm14 text]
 const FORMS: [Instruction, string, string][] = [

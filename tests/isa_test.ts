@@ -60,6 +60,7 @@ import {
   sizeInBytes,
   slotCount,
 } from "../isa/mod.ts";
+import { ins } from "./_util.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
@@ -67,19 +68,6 @@ function hex(bytes: Uint8Array): string {
 
 function fromHex(text: string): Uint8Array {
   return new Uint8Array(text.split(/\s+/).filter((s) => s !== "").map((s) => parseInt(s, 16)));
-}
-
-function ins(
-  opcode: number,
-  dst: number,
-  src: number,
-  offset: number,
-  imm: number,
-  immHi?: number,
-): Instruction {
-  return immHi === undefined
-    ? { opcode, dst, src, offset, imm }
-    : { opcode, dst, src, offset, imm, immHi };
 }
 
 interface Known {

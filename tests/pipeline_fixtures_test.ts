@@ -36,7 +36,13 @@ for (const dir of ["bpfel", "bpfeb"] as const) {
             maxEntries: got.maxEntries,
             flags: got.flags,
           },
-          { type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags },
+          {
+            type: m.type,
+            keySize: m.keySize,
+            valueSize: m.valueSize,
+            maxEntries: m.maxEntries,
+            flags: m.flags,
+          },
           `map ${name}`,
         );
       }
@@ -44,7 +50,11 @@ for (const dir of ["bpfel", "bpfeb"] as const) {
         assert.ok(!spec.maps.has(pruned), `${pruned} must be pruned`);
       }
 
-      assert.deepEqual([...spec.programs.keys()].sort(), Object.keys(want.programs).sort(), "program names");
+      assert.deepEqual(
+        [...spec.programs.keys()].sort(),
+        Object.keys(want.programs).sort(),
+        "program names",
+      );
       for (const [name, p] of Object.entries(want.programs)) {
         const got = spec.programs.get(name)!;
         assert.equal(got.sectionName, p.sectionName, `${name}: section`);
@@ -52,7 +62,11 @@ for (const dir of ["bpfel", "bpfeb"] as const) {
         if (p.attachType === null) assert.equal(got.attachType, 0, `${name}: attach type`);
         else assert.equal(attachTypeName(got.attachType), p.attachType, `${name}: attach type`);
         assert.equal(got.autoload, p.autoload, `${name}: autoload`);
-        assert.equal((got.flags & ProgramFlags.BPF_F_SLEEPABLE) !== 0, p.sleepable, `${name}: sleepable`);
+        assert.equal(
+          (got.flags & ProgramFlags.BPF_F_SLEEPABLE) !== 0,
+          p.sleepable,
+          `${name}: sleepable`,
+        );
         assert.equal(got.license, want.license, `${name}: license`);
         assert.equal(got.kernelVersion, want.kernelVersion, `${name}: kernel version`);
         assert.deepEqual(got.references(), [...p.references].sort(), `${name}: references`);

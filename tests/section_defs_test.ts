@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   matchSectionDef,
-  sectionDefMatches,
   parseProgramSection,
   SEC_ATTACH_BTF,
   SEC_ATTACHABLE,
@@ -15,6 +14,7 @@ import {
   SEC_XDP_FRAGS,
   SECTION_DEFS,
   type SectionDef,
+  sectionDefMatches,
 } from "../stages/section_defs.ts";
 import { AttachType, ProgramFlags, ProgramType } from "../collection/types.ts";
 
@@ -466,7 +466,10 @@ test("section defs: the indexed lookup equals libbpf's first-match scan", () => 
     ),
     { numRuns: 2000 },
   );
-  const custom = [{ sec: "my/", programType: 1, expectedAttachType: 0, flags: 0 }, ...SECTION_DEFS] as const;
+  const custom = [
+    { sec: "my/", programType: 1, expectedAttachType: 0, flags: 0 },
+    ...SECTION_DEFS,
+  ] as const;
   assert.equal(matchSectionDef("my/thing", custom), custom[0]);
   assert.equal(matchSectionDef("my", custom), undefined);
 });

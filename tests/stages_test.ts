@@ -60,7 +60,17 @@ for (const dir of ORDERS) {
   test(`classify: ${dir} section kinds of data_sections.o`, async () => {
     const ctx = await run(`${dir}/data_sections.o`, "classify");
     const kinds = kindsOf(ctx);
-    for (const name of [".data", ".rodata", ".bss", ".data.custom", ".rodata.cfg", ".bss.big", ".data.unused"]) {
+    for (
+      const name of [
+        ".data",
+        ".rodata",
+        ".bss",
+        ".data.custom",
+        ".rodata.cfg",
+        ".bss.big",
+        ".data.unused",
+      ]
+    ) {
       assert.equal(kinds[name], "data", name);
     }
     for (const name of ["xdp", "socket", "tc"]) assert.equal(kinds[name], "program", name);
@@ -104,7 +114,9 @@ for (const dir of ORDERS) {
     const ctx = await run(`${dir}/data_sections.o`, "relocate");
     const xdp = [...ctx.sections.values()].find((s) => s.section.name === "xdp")!;
     const loads = xdp.instructions!.filter(isLoadImm64);
-    assert.ok(loads.every((l) => l.src === BPF_PSEUDO_MAP_VALUE && l.reference === ".data" && l.imm === 0));
+    assert.ok(
+      loads.every((l) => l.src === BPF_PSEUDO_MAP_VALUE && l.reference === ".data" && l.imm === 0),
+    );
     // data_first @0, data_second @8 (own symbol), data_static @16 (section symbol + imm).
     assert.deepEqual([...new Set(loads.map((l) => l.immHi!))].sort((x, y) => x - y), [0, 8, 16]);
     const tc = [...ctx.sections.values()].find((s) => s.section.name === "tc")!;
@@ -118,12 +130,20 @@ for (const dir of ORDERS) {
     const ctx = await run(`${dir}/subprograms.o`, "relocate");
     const text = [...ctx.sections.values()].find((s) => s.section.name === ".text")!;
     const outer = text.instructions!.findIndex((i) => i.symbol === "nested_outer");
-    const call = text.instructions!.slice(outer).find((i) => isCall(i) && i.src === BPF_PSEUDO_CALL)!;
-    assert.equal(call.reference, "nested_inner", "pc-relative call inside .text without a relocation");
+    const call = text.instructions!.slice(outer).find((i) =>
+      isCall(i) && i.src === BPF_PSEUDO_CALL
+    )!;
+    assert.equal(
+      call.reference,
+      "nested_inner",
+      "pc-relative call inside .text without a relocation",
+    );
     assert.equal(call.imm, -1);
     const xdp = [...ctx.sections.values()].find((s) => s.section.name === "xdp")!;
     assert.deepEqual(
-      xdp.instructions!.filter((i) => isCall(i) && i.src === BPF_PSEUDO_CALL).map((i) => i.reference),
+      xdp.instructions!.filter((i) => isCall(i) && i.src === BPF_PSEUDO_CALL).map((i) =>
+        i.reference
+      ),
       ["nested_outer"],
     );
   });
@@ -138,8 +158,13 @@ for (const dir of ORDERS) {
 
   test(`relocate: ${dir} externs keep their name for later stages`, async () => {
     const ctx = await run(`${dir}/externs.o`, "relocate");
-    const refs = [...ctx.sections.values()].flatMap((s) => s.instructions ?? []).filter((i) => i.reference);
-    assert.deepEqual([...new Set(refs.map((i) => i.reference))].sort(), ["LINUX_KERNEL_VERSION", "some_extern_var"]);
+    const refs = [...ctx.sections.values()].flatMap((s) => s.instructions ?? []).filter((i) =>
+      i.reference
+    );
+    assert.deepEqual([...new Set(refs.map((i) => i.reference))].sort(), [
+      "LINUX_KERNEL_VERSION",
+      "some_extern_var",
+    ]);
   });
 
   test(`maps: ${dir} legacy maps, tail bytes kept`, async () => {
@@ -149,7 +174,11 @@ for (const dir of ORDERS) {
       const m = ctx.maps.get(name)!;
       assert.equal(m.extra?.length, 8, `${name} keeps its 8 tail bytes`);
       const tail = new DataView(m.extra!.buffer, m.extra!.byteOffset);
-      assert.equal(tail.getUint32(0, dir === "bpfel"), name === "ext_counters" ? 1 : 2, `${name} id`);
+      assert.equal(
+        tail.getUint32(0, dir === "bpfel"),
+        name === "ext_counters" ? 1 : 2,
+        `${name} id`,
+      );
     }
     assert.equal(ctx.maps.get("ext_pinned")!.flags, MapFlags.BPF_F_NO_PREALLOC);
     assert.equal(ctx.maps.get("aux_table")!.extra, undefined);
@@ -176,7 +205,11 @@ for (const dir of ORDERS) {
     assert.deepEqual(ctx.maps.get(".bss")!.contents, [], ".bss starts zeroed in the kernel");
     assert.equal(ctx.maps.get(".bss.big")!.valueSize, 8192);
     assert.equal(ctx.maps.has(".data.unused"), false);
-    assert.ok(ctx.diagnostics.some((d) => d.message.includes(".data.unused") && d.message.includes("pruned")));
+    assert.ok(
+      ctx.diagnostics.some((d) =>
+        d.message.includes(".data.unused") && d.message.includes("pruned")
+      ),
+    );
   });
 
   test(`maps: ${dir} static strings become a .rodata.str1.1 map`, async () => {
@@ -208,13 +241,25 @@ for (const dir of ORDERS) {
       const calls = all.filter((s) => isCall(s.ins) && s.ins.src === BPF_PSEUDO_CALL);
       assert.ok(calls.length > 0);
       for (const c of calls) {
-        assert.equal(c.slot + 1 + c.ins.imm, starts.get(c.ins.reference!), `${prog.name}: call ${c.ins.reference}`);
+        assert.equal(
+          c.slot + 1 + c.ins.imm,
+          starts.get(c.ins.reference!),
+          `${prog.name}: call ${c.ins.reference}`,
+        );
       }
-      assert.equal(new Set(prog.functions()).size, prog.functions().length, "each callee appended once");
+      assert.equal(
+        new Set(prog.functions()).size,
+        prog.functions().length,
+        "each callee appended once",
+      );
     }
     // Shared helper copies are independent per program.
-    const a = ctx.programs.get("sub_global")!.instructions.find((i) => i.symbol === "shared_helper")!;
-    const b = ctx.programs.get("sub_shared")!.instructions.find((i) => i.symbol === "shared_helper")!;
+    const a = ctx.programs.get("sub_global")!.instructions.find((i) =>
+      i.symbol === "shared_helper"
+    )!;
+    const b = ctx.programs.get("sub_shared")!.instructions.find((i) =>
+      i.symbol === "shared_helper"
+    )!;
     assert.notEqual(a, b);
   });
 
@@ -246,12 +291,18 @@ test("pipeline: stage edits insert, replace and wrap by name", async () => {
   const p = defaultPipeline()
     .edit({ before: "read", stage: probe("first") })
     .edit({ after: "link", stage: probe("last") })
-    .edit({ wrap: "maps", with: (inner) => ({ name: "maps", run: (ctx) => (seen.push("maps"), inner.run(ctx)) }) });
+    .edit({
+      wrap: "maps",
+      with: (inner) => ({ name: "maps", run: (ctx) => (seen.push("maps"), inner.run(ctx)) }),
+    });
   assert.deepEqual(p.names(), ["first", "read", "classify", "relocate", "maps", "link", "last"]);
   const spec = await p.run(readFixture("bpfel/xdp_counter.o"));
   assert.deepEqual(seen, ["first", "maps", "last"]);
   assert.ok(spec.maps.has("counts"));
-  const replaced = defaultPipeline().edit({ replace: "link", stage: { name: "link", run: () => {} } });
+  const replaced = defaultPipeline().edit({
+    replace: "link",
+    stage: { name: "link", run: () => {} },
+  });
   assert.equal((await replaced.run(readFixture("bpfel/xdp_counter.o"))).programs.size, 0);
 });
 
@@ -259,12 +310,18 @@ test("pipeline: edits are immutable and unknown or duplicate names are errors", 
   const base = defaultPipeline();
   base.edit({ after: "read", stage: { name: "x", run() {} } });
   assert.equal(base.names().length, 5);
-  assert.throws(() => base.edit({ before: "nope", stage: { name: "x", run() {} } }), (err: unknown) => {
-    assert.ok(err instanceof PipelineError);
-    assert.equal(err.code, "PIPELINE_UNKNOWN_STAGE");
-    assert.match(err.message, /no stage named "nope" \(stages: read, classify, relocate, maps, link\)/);
-    return true;
-  });
+  assert.throws(
+    () => base.edit({ before: "nope", stage: { name: "x", run() {} } }),
+    (err: unknown) => {
+      assert.ok(err instanceof PipelineError);
+      assert.equal(err.code, "PIPELINE_UNKNOWN_STAGE");
+      assert.match(
+        err.message,
+        /no stage named "nope" \(stages: read, classify, relocate, maps, link\)/,
+      );
+      return true;
+    },
+  );
   assert.throws(
     () => base.edit({ after: "read", stage: { name: "link", run() {} } }),
     (err: unknown) => err instanceof PipelineError && err.code === "PIPELINE_DUPLICATE_STAGE",
@@ -274,7 +331,9 @@ test("pipeline: edits are immutable and unknown or duplicate names are errors", 
 test("pipeline: a stage run out of order says which stage it needs", async () => {
   await assert.rejects(
     new Pipeline([classifyStage()]).run(readFixture("bpfel/xdp_counter.o")),
-    (err: unknown) => err instanceof PipelineError && err.code === "PIPELINE_STAGE_ORDER" && /read stage/.test(err.message),
+    (err: unknown) =>
+      err instanceof PipelineError && err.code === "PIPELINE_STAGE_ORDER" &&
+      /read stage/.test(err.message),
   );
   const ctx = newLoadContext(readFixture("bpfel/xdp_counter.o"));
   await readStage().run(ctx);

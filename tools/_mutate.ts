@@ -25,14 +25,19 @@ interface Region {
 
 /** The ranges of an object worth aiming at: header, section table, each section's bytes. */
 export function regionsOf(bytes: Uint8Array): Region[] {
-  const regions: Region[] = [{ start: 0, length: bytes.length }, { start: 0, length: Math.min(64, bytes.length) }];
+  const regions: Region[] = [{ start: 0, length: bytes.length }, {
+    start: 0,
+    length: Math.min(64, bytes.length),
+  }];
   try {
     const elf = readElf(bytes);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const shoff = Number(view.getBigUint64(40, elf.littleEndian));
     regions.push({ start: shoff, length: elf.sections.length * 64 });
     for (const s of elf.sections) {
-      if (s.size > 0 && s.type !== 8 /* SHT_NOBITS */) regions.push({ start: s.offset, length: s.size });
+      if (s.size > 0 && s.type !== 8 /* SHT_NOBITS */) {
+        regions.push({ start: s.offset, length: s.size });
+      }
     }
   } catch {
     // An unreadable seed still gets the whole-file regions.
@@ -41,15 +46,35 @@ export function regionsOf(bytes: Uint8Array): Region[] {
 }
 
 /** Extreme values that break size and index arithmetic. */
-const EXTREMES = [0, 1, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 0xfff1, 0xfff2, 0xffff];
+const EXTREMES = [
+  0,
+  1,
+  0x7f,
+  0x80,
+  0xff,
+  0x7fff,
+  0xffff,
+  0x7fffffff,
+  0x80000000,
+  0xffffffff,
+  0xfff1,
+  0xfff2,
+  0xffff,
+];
 
 /** fast-check arbitrary of mutation lists. */
 export function mutationsArbitrary(maxMutations = 4): fc.Arbitrary<Mutation[]> {
   const region = fc.nat(64);
   const at = fc.nat();
   const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant("byte" as const), region, at, value: fc.nat(255) }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant("flip" as const), region, at, bit: fc.nat(7) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({ kind: fc.constant("byte" as const), region, at, value: fc.nat(255) }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({ kind: fc.constant("flip" as const), region, at, bit: fc.nat(7) }),
+    },
     {
       weight: 3,
       arbitrary: fc.record({
@@ -66,7 +91,11 @@ export function mutationsArbitrary(maxMutations = 4): fc.Arbitrary<Mutation[]> {
 }
 
 /** A mutated copy of `bytes`. */
-export function applyMutations(bytes: Uint8Array, mutations: Mutation[], littleEndian = true): Uint8Array {
+export function applyMutations(
+  bytes: Uint8Array,
+  mutations: Mutation[],
+  littleEndian = true,
+): Uint8Array {
   const regions = regionsOf(bytes);
   let out = bytes.slice();
   for (const m of mutations) {

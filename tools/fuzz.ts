@@ -22,10 +22,16 @@ const root = new URL("../fixtures/", import.meta.url);
 const seeds: { file: string; bytes: Uint8Array; le: boolean }[] = [];
 for (const dir of ["bpfel", "bpfeb"]) {
   for (const f of readdirSync(new URL(dir, root)).filter((f) => f.endsWith(".o")).sort()) {
-    seeds.push({ file: `${dir}/${f}`, bytes: new Uint8Array(readFileSync(new URL(`${dir}/${f}`, root))), le: dir === "bpfel" });
+    seeds.push({
+      file: `${dir}/${f}`,
+      bytes: new Uint8Array(readFileSync(new URL(`${dir}/${f}`, root))),
+      le: dir === "bpfel",
+    });
   }
 }
-console.log(`fuzz: ${runs} runs over ${seeds.length} fixtures, seed ${seed} (replay: deno task fuzz --runs ${runs} --seed ${seed})`);
+console.log(
+  `fuzz: ${runs} runs over ${seeds.length} fixtures, seed ${seed} (replay: deno task fuzz --runs ${runs} --seed ${seed})`,
+);
 const started = performance.now();
 let loaded = 0;
 let rejected = 0;
@@ -42,4 +48,6 @@ await fc.assert(
   { numRuns: runs, seed },
 );
 const secs = (performance.now() - started) / 1000;
-console.log(`fuzz: ok: ${loaded} loaded, ${rejected} rejected with typed errors, ${secs.toFixed(1)} s`);
+console.log(
+  `fuzz: ok: ${loaded} loaded, ${rejected} rejected with typed errors, ${secs.toFixed(1)} s`,
+);
