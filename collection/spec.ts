@@ -206,11 +206,18 @@ export class ProgramSpec {
   }
 }
 
+/** Plugin-provided facts about an object: JSON-compatible values by key. */
+export type Metadata = Record<string, JsonValue>;
+
+/** A value JSON can represent. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /** The fields of a {@link CollectionSpec}. */
 export interface CollectionSpecInit {
   maps?: Map<string, MapSpec>;
   programs?: Map<string, ProgramSpec>;
   byteOrder?: ByteOrder;
+  metadata?: Metadata;
 }
 
 /** Everything an object file describes: its maps and its programs. */
@@ -221,11 +228,17 @@ export class CollectionSpec {
   programs: Map<string, ProgramSpec>;
   /** Byte order of the object. */
   byteOrder: ByteOrder;
+  /**
+   * What plugins learned about the object (e.g. a `.tsbpf.meta` section),
+   * by key; keys are the plugin's to choose, conventionally its name.
+   */
+  metadata: Metadata;
 
   constructor(init: CollectionSpecInit = {}) {
     this.maps = init.maps ?? new Map();
     this.programs = init.programs ?? new Map();
     this.byteOrder = init.byteOrder ?? "little";
+    this.metadata = init.metadata ?? {};
   }
 
   /** A deep copy of every map and program. */
@@ -234,12 +247,13 @@ export class CollectionSpec {
       maps: new Map([...this.maps].map(([name, spec]) => [name, spec.copy()])),
       programs: new Map([...this.programs].map(([name, spec]) => [name, spec.copy()])),
       byteOrder: this.byteOrder,
+      metadata: structuredClone(this.metadata),
     });
   }
 
-  /** Structural equality of all maps and programs, independent of insertion order. */
+  /** Structural equality of all maps, programs and metadata, independent of insertion order. */
   equals(other: CollectionSpec): boolean {
-    return this.byteOrder === other.byteOrder &&
+    return this.byteOrder === other.byteOrder && jsonEquals(this.metadata, other.metadata) &&
       mapsEqual(this.maps, other.maps, (a, b) => a.equals(b)) &&
       mapsEqual(this.programs, other.programs, (a, b) => a.equals(b));
   }
@@ -266,6 +280,18 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Deep equality of JSON values; object key order does not matter. */
+export function jsonEquals(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && arrayEquals(a, b, jsonEquals);
+  }
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && jsonEquals(a[k], b[k]));
 }
 
 function copyKV(kv: MapKV): MapKV {

@@ -9,7 +9,7 @@
 import type { ElfFile } from "../elf/mod.ts";
 import type { ElfRelocation, ElfSection, ElfSymbol } from "../elf/types.ts";
 import type { Instruction } from "../isa/instruction.ts";
-import type { ByteOrder, MapSpec, ProgramSpec } from "../collection/spec.ts";
+import type { ByteOrder, MapSpec, Metadata, ProgramSpec } from "../collection/spec.ts";
 import type { ProgramSection } from "./section_defs.ts";
 import type { SectionDef } from "./section_defs.ts";
 import { PipelineError } from "../errors/mod.ts";
@@ -95,6 +95,8 @@ export interface LoadContext {
   maps: Map<string, MapSpec>;
   /** Programs built so far (link). */
   programs: Map<string, ProgramSpec>;
+  /** Facts plugins attach to the resulting spec (copied to `CollectionSpec.metadata`). */
+  metadata: Metadata;
   /** Typed slots for plugins and later stages (BTF, metadata), by plugin name. */
   extensions: Map<string, unknown>;
   /** Non-fatal findings. */
@@ -113,6 +115,7 @@ export function newLoadContext(bytes: Uint8Array, options: LoadOptions = {}): Lo
     kernelVersion: 0,
     maps: new Map(),
     programs: new Map(),
+    metadata: {},
     extensions: new Map(),
     diagnostics: [],
   };

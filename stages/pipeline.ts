@@ -103,5 +103,10 @@ export class Pipeline {
 
 /** The {@link CollectionSpec} a finished context describes. */
 export function specFromContext(ctx: LoadContext): CollectionSpec {
-  return new CollectionSpec({ maps: ctx.maps, programs: ctx.programs, byteOrder: ctx.byteOrder });
+  return new CollectionSpec({
+    maps: ctx.maps,
+    programs: ctx.programs,
+    byteOrder: ctx.byteOrder,
+    metadata: ctx.metadata,
+  });
 }

@@ -158,3 +158,14 @@ test("collection: CollectionSpec copy and order-independent equality", () => {
   d.byteOrder = "big";
   assert.ok(!a.equals(d));
 });
+
+test("collection: metadata is copied deeply and compared by value", () => {
+  const a = new CollectionSpec({ metadata: { meta: { version: "1", tags: ["a", "b"] } } });
+  const b = a.copy();
+  assert.ok(a.equals(b));
+  (b.metadata.meta as { tags: string[] }).tags.push("c");
+  assert.deepEqual((a.metadata.meta as { tags: string[] }).tags, ["a", "b"]);
+  assert.ok(!a.equals(b));
+  const c = new CollectionSpec({ metadata: { meta: { tags: ["a", "b"], version: "1" } } });
+  assert.ok(a.equals(c), "key order does not matter");
+});
