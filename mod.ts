@@ -11,23 +11,24 @@
  */
 
 import type { CollectionSpec } from "./collection/spec.ts";
-import { defaultPipeline } from "./stages/mod.ts";
-import type { LoadOptions } from "./stages/mod.ts";
+import { Loader } from "./plugins/mod.ts";
 
 export * from "./errors/mod.ts";
 export * from "./collection/mod.ts";
 export * from "./stages/mod.ts";
+export * from "./plugins/mod.ts";
+export type { Backend, BackendFactory } from "./backends/types.ts";
 export * as elf from "./elf/mod.ts";
 export * as isa from "./isa/mod.ts";
 
+let defaultLoader: Loader | undefined;
+
 /**
- * Parse an ELF object into a {@link CollectionSpec} with the default
- * pipeline (cilium/ebpf's `LoadCollectionSpecFromReader`, libbpf's
- * `bpf_object__open_mem`).
+ * Parse an ELF object into a {@link CollectionSpec} with the built-in
+ * stages and no other plugins (cilium/ebpf's `LoadCollectionSpecFromReader`,
+ * libbpf's `bpf_object__open_mem`). For plugins, use {@link Loader.create}.
  */
-export function loadCollectionSpec(
-  bytes: Uint8Array,
-  options: LoadOptions = {},
-): Promise<CollectionSpec> {
-  return defaultPipeline().run(bytes, options);
+export function loadCollectionSpec(bytes: Uint8Array): Promise<CollectionSpec> {
+  defaultLoader ??= Loader.create();
+  return defaultLoader.loadSpec(bytes);
 }

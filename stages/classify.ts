@@ -8,7 +8,7 @@
 import { SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHT_REL, SHT_RELA } from "../elf/constants.ts";
 import type { ElfFile } from "../elf/mod.ts";
 import type { ElfSection } from "../elf/types.ts";
-import { LinkError } from "../errors/mod.ts";
+import { LinkError, PipelineError } from "../errors/mod.ts";
 import type { ClassifiedSection, LoadContext, SectionKind } from "./context.ts";
 import { requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
@@ -53,6 +53,28 @@ export const BUILTIN_SECTION_RULES: readonly SectionKindRule[] = [
   },
 ];
 
+/** The one plugin rule that claims `section`; two owners claiming it is an error. */
+function claimOf(
+  rules: readonly SectionKindRule[],
+  section: ElfSection,
+): SectionKindRule | undefined {
+  let found: SectionKindRule | undefined;
+  for (const r of rules) {
+    if (!ruleMatches(r, section)) continue;
+    if (found === undefined) found = r;
+    else if (found.owner !== r.owner) {
+      throw new PipelineError(
+        "PLUGIN_SECTION_CONFLICT",
+        `section ${section.name} is claimed by plugin ${
+          found.owner ?? "(unnamed)"
+        } (kind ${found.kind}) and by plugin ${r.owner ?? "(unnamed)"} (kind ${r.kind})`,
+        { section: section.name, sectionIndex: section.index },
+      );
+    }
+  }
+  return found;
+}
+
 /** Options of {@link classifyStage}. */
 export interface ClassifyOptions {
   /** Extra rules tried before the built-in ones (plugins). */
@@ -65,20 +87,27 @@ function ruleMatches(rule: SectionKindRule, section: ElfSection): boolean {
   return rule.prefix !== undefined || rule.match !== undefined;
 }
 
-/** Give every section a kind; see {@link BUILTIN_SECTION_RULES}. */
+/**
+ * Give every section a kind. Plugin rules (from `options.rules` and the
+ * load's `sectionRules`) are tried first; a section that rules of two
+ * different owners claim is an error. Then the first matching rule of
+ * {@link BUILTIN_SECTION_RULES} wins.
+ */
 export function classifyStage(options: ClassifyOptions = {}): Stage {
-  const rules = [...(options.rules ?? []), ...BUILTIN_SECTION_RULES];
   return {
     name: "classify",
     run(ctx: LoadContext) {
       const elf = requireElf(ctx, "classify");
+      const claims = [...(options.rules ?? []), ...(ctx.options.sectionRules ?? [])];
       for (const section of elf.sections) {
         if (section.index === 0) continue;
-        let rule: SectionKindRule | undefined;
-        for (const r of rules) {
-          if (ruleMatches(r, section)) {
-            rule = r;
-            break;
+        let rule = claims.length > 0 ? claimOf(claims, section) : undefined;
+        if (rule === undefined) {
+          for (const r of BUILTIN_SECTION_RULES) {
+            if (ruleMatches(r, section)) {
+              rule = r;
+              break;
+            }
           }
         }
         const classified: ClassifiedSection = {

@@ -12,6 +12,7 @@ import type { Instruction } from "../isa/instruction.ts";
 import type { ByteOrder, MapSpec, Metadata, ProgramSpec } from "../collection/spec.ts";
 import type { ProgramSection } from "./section_defs.ts";
 import type { SectionDef } from "./section_defs.ts";
+import type { SectionKindRule } from "./classify.ts";
 import { PipelineError } from "../errors/mod.ts";
 
 /**
@@ -71,6 +72,8 @@ export interface Diagnostic {
 export interface LoadOptions {
   /** Section definitions to match program sections against; default libbpf's table. */
   sectionDefs?: readonly SectionDef[];
+  /** Plugin rules that claim sections, tried before the built-in ones. */
+  sectionRules?: readonly SectionKindRule[];
 }
 
 /** The state of one load. */

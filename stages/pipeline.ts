@@ -19,6 +19,7 @@ export interface Stage {
 
 /** Where a stage edit applies. */
 export type StageEdit =
+  | { append: Stage }
   | { before: string; stage: Stage }
   | { after: string; stage: Stage }
   | { replace: string; stage: Stage }
@@ -59,6 +60,7 @@ export class Pipeline {
 
   /** A new pipeline with one edit applied; an unknown stage name is an error. */
   edit(edit: StageEdit): Pipeline {
+    if ("append" in edit) return new Pipeline([...this.stages, edit.append]);
     const target = "before" in edit
       ? edit.before
       : "after" in edit

@@ -1,0 +1,19 @@
+/**
+ * The backend contract: something that turns a {@link CollectionSpec} into
+ * a result (live kernel objects, a VM collection, a JSON document).
+ *
+ * @module
+ */
+
+import type { CollectionSpec } from "../collection/spec.ts";
+
+/** Turns a spec into something: kernel objects, a VM collection, a document. */
+export interface Backend<R = unknown> {
+  /** The name configs select it by (`json`, `kernel`, `vm`, or a plugin's). */
+  readonly name: string;
+  /** Build the result for `spec`. */
+  load(spec: CollectionSpec, options?: Record<string, unknown>): Promise<R>;
+}
+
+/** Makes a backend from its options (the config's `backend.options`). */
+export type BackendFactory = (options: Record<string, unknown>) => Backend;

@@ -1,0 +1,27 @@
+/**
+ * The `core` plugin: the five built-in stages, provided through the same
+ * contract every other plugin uses.
+ *
+ * @module
+ */
+
+import { classifyStage } from "../stages/classify.ts";
+import { linkStage } from "../stages/link.ts";
+import { mapsStage } from "../stages/maps.ts";
+import { readStage } from "../stages/read.ts";
+import { relocateStage } from "../stages/relocate.ts";
+import type { Plugin } from "./types.ts";
+
+/** The built-in plugin: `read` → `classify` → `relocate` → `maps` → `link`. */
+export function corePlugin(): Plugin {
+  return {
+    name: "core",
+    stages: [
+      { append: readStage() },
+      { append: classifyStage() },
+      { append: relocateStage() },
+      { append: mapsStage() },
+      { append: linkStage() },
+    ],
+  };
+}
