@@ -4,89 +4,75 @@
  *   deno task tsbpf inspect fixtures/bpfel/xdp_counter.o
  *   bun cli.ts disasm fixtures/bpfel/subprograms.o --program sub_nested
  *
- * Exit status: 0 on success, 1 when loading fails, 2 on bad usage.
+ * Exit status: 0 on success, 1 when loading fails, 2 on bad usage. Errors
+ * are one line on stderr; `--debug` adds the stack.
  *
  * @module
  */
 
-import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { TsbpfError } from "./errors/mod.ts";
-import { disassemble } from "./isa/mod.ts";
-import { defaultPipeline, specFromContext } from "./stages/mod.ts";
-import { inspectReport } from "./cli/inspect.ts";
+import type { Command, CommandIo } from "./cli/command.ts";
+import { UsageError } from "./cli/command.ts";
+import { disasmCommand } from "./cli/disasm.ts";
+import { inspectCommand } from "./cli/inspect.ts";
 
-const USAGE = `tsbpf: load eBPF ELF objects
+/** Every subcommand, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [inspectCommand, disasmCommand];
 
-Usage:
-  tsbpf inspect FILE                  sections, maps and programs of an object
-  tsbpf disasm FILE [--program NAME]  the relocated, linked programs as BPF assembly
+const COMMON = {
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
-Options:
-  --debug    print the stack of an error
-  -h, --help this text
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `tsbpf: load eBPF ELF objects
+
+Usage: tsbpf COMMAND [ARGS] [--debug]
+
+Commands:
+${lines.join("\n")}
+
+Run 'tsbpf COMMAND --help' for a command's arguments.
 `;
-
-class UsageError extends Error {}
-
-function readObject(file: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
-  }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      program: { type: "string" },
-      debug: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const [command, file, ...rest] = positionals;
-  if (values.help || command === undefined) {
-    process.stdout.write(USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+/** Run the command line `argv` (without the program name); resolves to the exit status. */
+export async function main(argv: string[], io: CommandIo): Promise<number> {
+  const debug = argv.includes("--debug");
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      io.out(usage());
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { ...COMMON, ...command.options },
+    });
+    if (values.help) {
+      io.out(command.help);
+      return 0;
+    }
+    return await command.run({ values, positionals }, io);
+  } catch (err) {
+    const isUsage = err instanceof UsageError ||
+      String((err as { code?: unknown })?.code ?? "").startsWith("ERR_PARSE_ARGS");
+    io.err(`tsbpf: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (debug && err instanceof Error) io.err(`${err.stack}\n`);
+    if (isUsage) io.err("Run 'tsbpf --help' for usage.\n");
+    return isUsage ? 2 : 1;
   }
-  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
-  if (command !== "inspect" && command !== "disasm") {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-  }
-  if (file === undefined) throw new UsageError(`${command} needs a FILE`);
-
-  const ctx = await defaultPipeline().runContext(readObject(file));
-  if (command === "inspect") {
-    process.stdout.write(inspectReport(file, ctx));
-    return 0;
-  }
-  const spec = specFromContext(ctx);
-  const names = values.program !== undefined ? [values.program] : [...spec.programs.keys()].sort();
-  for (const name of names) {
-    const prog = spec.programs.get(name);
-    if (prog === undefined) throw new UsageError(`no program ${JSON.stringify(name)} in ${file}`);
-    process.stdout.write(`Program ${name} (section ${prog.sectionName}):`);
-    process.stdout.write(disassemble(prog.instructions, { annotate: true }) + "\n");
-  }
-  return 0;
 }
 
 if (import.meta.main) {
-  const argv = process.argv.slice(2);
-  const debug = argv.includes("--debug");
-  try {
-    process.exitCode = await main(argv);
-  } catch (err) {
-    const usage = err instanceof UsageError ||
-      (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`tsbpf: ${message}\n`);
-    if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    if (usage) process.stderr.write("Run 'tsbpf --help' for usage.\n");
-    process.exitCode = usage ? 2 : err instanceof TsbpfError ? 1 : 1;
-  }
+  process.exitCode = await main(process.argv.slice(2), {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
 }

@@ -6,9 +6,85 @@
  */
 
 import { attachTypeName, mapTypeName, programTypeName } from "../collection/types.ts";
+import { Loader } from "../plugins/mod.ts";
 import type { LoadContext } from "../stages/mod.ts";
 import { specFromContext } from "../stages/mod.ts";
 import { hex, table } from "./_format.ts";
+import { type Command, oneFile, readInput } from "./command.ts";
+
+/** `tsbpf inspect`. */
+export const inspectCommand: Command = {
+  name: "inspect",
+  summary: "sections, maps and programs of an object",
+  help: `Usage: tsbpf inspect FILE [--json]
+
+Loads FILE through the pipeline and prints every section with the kind the
+loader gave it, then the maps and the programs, like readelf and bpftool
+side by side.
+
+Options:
+  --json     print the same as one JSON document
+  --debug    print the stack of an error
+  -h, --help this text
+`,
+  options: { json: { type: "boolean" } },
+  async run(args, io) {
+    const file = oneFile(args, "inspect");
+    const ctx = await Loader.create().loadContext(await readInput(file));
+    io.out(
+      args.values.json
+        ? JSON.stringify(inspectJson(file, ctx), null, 2) + "\n"
+        : inspectReport(file, ctx),
+    );
+    return 0;
+  },
+};
+
+/** The report of {@link inspectReport} as plain data, for `--json`. */
+export function inspectJson(file: string, ctx: LoadContext): Record<string, unknown> {
+  const spec = specFromContext(ctx);
+  const byName = <T extends { name: string }>(xs: Iterable<T>) =>
+    [...xs].sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    file,
+    byteOrder: ctx.byteOrder,
+    license: ctx.license,
+    kernelVersion: ctx.kernelVersion,
+    sections: [...ctx.sections.values()].map((s) => ({
+      index: s.section.index,
+      name: s.section.name,
+      kind: s.kind,
+      ...(s.claimedBy ? { claimedBy: s.claimedBy } : {}),
+      type: SECTION_TYPES[s.section.type] ?? hex(s.section.type),
+      size: s.section.size,
+      symbols: s.symbols.size,
+      relocations: s.relocations.size,
+      references: s.references,
+    })),
+    maps: byName(spec.maps.values()).map((m) => ({
+      name: m.name,
+      type: mapTypeName(m.type),
+      keySize: m.keySize,
+      valueSize: m.valueSize,
+      maxEntries: m.maxEntries,
+      flags: m.flags,
+      freeze: m.freeze,
+    })),
+    programs: byName(spec.programs.values()).map((p) => ({
+      name: p.name,
+      sectionName: p.sectionName,
+      type: programTypeName(p.type),
+      attachType: p.expectedAttachType() === undefined ? null : attachTypeName(p.attachType),
+      attachTo: p.attachTo,
+      autoload: p.autoload,
+      instructions: p.instructions.length,
+      functions: p.functions(),
+      references: p.references(),
+    })),
+    metadata: spec.metadata,
+    diagnostics: ctx.diagnostics,
+  };
+}
 
 const SECTION_TYPES: Record<number, string> = {
   0: "NULL",

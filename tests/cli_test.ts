@@ -54,3 +54,47 @@ test("cli: bad usage exits 2", () => {
   assert.match(r.stderr, /no program "nope"/);
   assert.equal(tsbpf("--help").code, 0);
 });
+
+test("cli: every command has --help, and the command list names them", () => {
+  const top = tsbpf("--help");
+  assert.equal(top.code, 0);
+  for (const name of ["inspect", "disasm"]) {
+    assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+    const r = tsbpf(name, "--help");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Usage: tsbpf ${name} `));
+  }
+  assert.equal(tsbpf().code, 2, "no command is bad usage");
+  assert.equal(tsbpf("inspect", "--frobnicate", fixturePath("bpfel/xdp_counter.o")).code, 2);
+});
+
+test("cli: inspect --json is the report as data", () => {
+  const r = tsbpf("inspect", "--json", fixturePath("bpfeb/data_sections.o"));
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.byteOrder, "big");
+  assert.deepEqual(doc.maps.map((m: { name: string }) => m.name), [
+    ".bss",
+    ".bss.big",
+    ".data",
+    ".data.custom",
+    ".rodata",
+    ".rodata.cfg",
+  ]);
+  const rodata = doc.programs.find((p: { name: string }) => p.name === "read_rodata");
+  assert.deepEqual(rodata.references, [".rodata", ".rodata.cfg"]);
+  assert.equal(rodata.attachType, null);
+  assert.ok(
+    doc.sections.some((s: { name: string; kind: string }) =>
+      s.name === ".data.unused" && s.kind === "data"
+    ),
+  );
+  assert.ok(doc.diagnostics.some((d: { message: string }) => d.message.includes(".data.unused")));
+});
+
+test("cli: disasm --raw shows immediates as llvm-objdump does", () => {
+  const r = tsbpf("disasm", fixturePath("bpfel/xdp_counter.o"), "--raw");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /ld_pseudo\tr1, 1, 0/, "the pseudo map fd load, as LLVM prints it");
+  assert.doesNotMatch(r.stdout, /map\[counts\]/);
+});

@@ -1,0 +1,68 @@
+/**
+ * What a `tsbpf` subcommand is: its name, help text, options, and a `run`
+ * that writes to the given output and returns an exit status.
+ *
+ * @module
+ */
+
+import { readFile, writeFile } from "node:fs/promises";
+import type { ParseArgsConfig } from "node:util";
+
+/** Where a command writes. */
+export interface CommandIo {
+  /** Standard output. */
+  out(text: string): void;
+  /** Standard error. */
+  err(text: string): void;
+}
+
+/** Parsed arguments of one command. */
+export interface CommandArgs {
+  /** Option values by name. */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Positional arguments after the command name. */
+  positionals: string[];
+}
+
+/** One subcommand. */
+export interface Command {
+  /** The word that selects it (`inspect`). */
+  readonly name: string;
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The full `--help` text. */
+  readonly help: string;
+  /** Its options, in `node:util` `parseArgs` form. */
+  readonly options: NonNullable<ParseArgsConfig["options"]>;
+  /** Do the work; resolves to the exit status. */
+  run(args: CommandArgs, io: CommandIo): Promise<number>;
+}
+
+/** Bad usage: exit status 2, with a hint to `--help`. */
+export class UsageError extends Error {}
+
+/** The bytes of a file named on the command line; a missing file is a usage error. */
+export async function readInput(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Write `text` to `path`; failures are usage errors naming the path. */
+export async function writeOutput(path: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text);
+  } catch (err) {
+    throw new UsageError(`cannot write ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The single FILE positional of a command, or a usage error. */
+export function oneFile(args: CommandArgs, command: string): string {
+  const [file, ...rest] = args.positionals;
+  if (file === undefined) throw new UsageError(`${command} needs a FILE`);
+  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
+  return file;
+}

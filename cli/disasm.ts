@@ -1,0 +1,46 @@
+/**
+ * `tsbpf disasm FILE [--program NAME]`: the linked programs as BPF assembly.
+ *
+ * @module
+ */
+
+import { disassemble } from "../isa/mod.ts";
+import { Loader } from "../plugins/mod.ts";
+import { type Command, oneFile, readInput, UsageError } from "./command.ts";
+
+/** `tsbpf disasm`. */
+export const disasmCommand: Command = {
+  name: "disasm",
+  summary: "the relocated, linked programs as BPF assembly",
+  help: `Usage: tsbpf disasm FILE [--program NAME] [--raw]
+
+Prints each program of FILE after relocation and linking, in LLVM's BPF
+assembly syntax, with references resolved (call nested_outer,
+r1 = map[counts] ll). Subprograms follow their caller.
+
+Options:
+  --program NAME  only this program
+  --raw           immediates as llvm-objdump shows them, no resolved names
+  --debug         print the stack of an error
+  -h, --help      this text
+`,
+  options: { program: { type: "string" }, raw: { type: "boolean" } },
+  async run(args, io) {
+    const file = oneFile(args, "disasm");
+    const spec = await Loader.create().loadSpec(await readInput(file));
+    const wanted = args.values.program as string | undefined;
+    const names = wanted !== undefined ? [wanted] : [...spec.programs.keys()].sort();
+    for (const name of names) {
+      const prog = spec.programs.get(name);
+      if (prog === undefined) {
+        const known = [...spec.programs.keys()].sort().join(", ");
+        throw new UsageError(`no program ${JSON.stringify(name)} in ${file} (programs: ${known})`);
+      }
+      io.out(`Program ${name} (section ${prog.sectionName}):\n`);
+      io.out(
+        disassemble(prog.instructions, { annotate: !args.values.raw }).replace(/^\n/, "") + "\n",
+      );
+    }
+    return 0;
+  },
+};
