@@ -21,8 +21,10 @@ import type { SectionDef } from "../stages/section_defs.ts";
  *   `libbpf_register_prog_handler`) are tried before later plugins' and
  *   before libbpf's table.
  * - `stages` edits apply in order, after those of earlier plugins, so a
- *   plugin can place its stage relative to one an earlier plugin added. An
- *   edit naming a stage that does not exist is an error naming the plugin.
+ *   plugin can place its stage relative to one an earlier plugin added.
+ *   Stages placed `before` or `after` the same stage run in list order.
+ *   An edit naming a stage that does not exist is an error naming the
+ *   plugin.
  * - `backends` and `helpers` register by name / helper ID; registering one
  *   that another plugin registered is an error.
  */

@@ -42,7 +42,10 @@ export class Pipeline {
   /** The stages in run order. */
   readonly stages: readonly Stage[];
 
-  constructor(stages: readonly Stage[]) {
+  /** For stages inserted with `after`, the stage they were anchored to. */
+  readonly #anchors: ReadonlyMap<string, string>;
+
+  constructor(stages: readonly Stage[], anchors: ReadonlyMap<string, string> = new Map()) {
     const seen = new Set<string>();
     for (const stage of stages) {
       if (seen.has(stage.name)) {
@@ -51,6 +54,7 @@ export class Pipeline {
       seen.add(stage.name);
     }
     this.stages = [...stages];
+    this.#anchors = anchors;
   }
 
   /** Names of the stages in run order. */
@@ -58,9 +62,16 @@ export class Pipeline {
     return this.stages.map((s) => s.name);
   }
 
-  /** A new pipeline with one edit applied; an unknown stage name is an error. */
+  /**
+   * A new pipeline with one edit applied; an unknown stage name is an error.
+   *
+   * Edits keep the order they are made in: a stage inserted `before: X`
+   * goes right before X, so after earlier ones inserted before X; a stage
+   * inserted `after: X` goes after X and after every stage earlier edits
+   * placed after X. Plugins listed first therefore run first.
+   */
   edit(edit: StageEdit): Pipeline {
-    if ("append" in edit) return new Pipeline([...this.stages, edit.append]);
+    if ("append" in edit) return new Pipeline([...this.stages, edit.append], this.#anchors);
     const target = "before" in edit
       ? edit.before
       : "after" in edit
@@ -76,11 +87,24 @@ export class Pipeline {
       );
     }
     const stages = [...this.stages];
+    const anchors = new Map(this.#anchors);
     if ("before" in edit) stages.splice(at, 0, edit.stage);
-    else if ("after" in edit) stages.splice(at + 1, 0, edit.stage);
-    else if ("replace" in edit) stages[at] = edit.stage;
+    else if ("after" in edit) {
+      let end = at + 1;
+      while (end < stages.length && this.#anchoredTo(stages[end].name, target)) end++;
+      stages.splice(end, 0, edit.stage);
+      anchors.set(edit.stage.name, target);
+    } else if ("replace" in edit) stages[at] = edit.stage;
     else stages[at] = edit.with(stages[at]);
-    return new Pipeline(stages);
+    return new Pipeline(stages, anchors);
+  }
+
+  /** Whether `name` was inserted after `target`, directly or after such a stage. */
+  #anchoredTo(name: string, target: string): boolean {
+    for (let a = this.#anchors.get(name); a !== undefined; a = this.#anchors.get(a)) {
+      if (a === target) return true;
+    }
+    return false;
   }
 
   /** Run every stage over a fresh context for `bytes`; returns the context. */

@@ -350,3 +350,23 @@ test("pipeline: ELF errors carry the stage as context", async () => {
     return true;
   });
 });
+
+test("pipeline: stages inserted after the same stage run in the order they were added", () => {
+  const noop = (name: string) => ({ name, run() {} });
+  const p = defaultPipeline()
+    .edit({ after: "link", stage: noop("first") })
+    .edit({ after: "link", stage: noop("second") })
+    .edit({ after: "first", stage: noop("first.child") })
+    .edit({ after: "link", stage: noop("third") })
+    .edit({ before: "link", stage: noop("pre1") })
+    .edit({ before: "link", stage: noop("pre2") });
+  assert.deepEqual(p.names().slice(4), [
+    "pre1",
+    "pre2",
+    "link",
+    "first",
+    "first.child",
+    "second",
+    "third",
+  ]);
+});
