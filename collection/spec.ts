@@ -259,9 +259,11 @@ export class CollectionSpec {
   }
 }
 
-/** A shallow copy of an instruction: all its fields are primitives. */
+/** A copy of an instruction that shares nothing with it. */
 export function copyInstruction(ins: Instruction): Instruction {
-  return { ...ins };
+  const copy = { ...ins };
+  if (ins.secondSlot !== undefined) copy.secondSlot = { ...ins.secondSlot };
+  return copy;
 }
 
 /** Field-by-field equality of two instructions, metadata included. */
@@ -271,7 +273,17 @@ export function instructionEquals(a: Instruction, b: Instruction): boolean {
   const defined = (ins: Instruction, keys: (keyof Instruction)[]) =>
     keys.filter((k) => ins[k] !== undefined).length;
   if (defined(a, keysA) !== defined(b, keysB)) return false;
-  for (const k of keysA) if (a[k] !== b[k]) return false;
+  for (const k of keysA) {
+    if (k === "secondSlot") {
+      const x = a.secondSlot;
+      const y = b.secondSlot;
+      if (x === undefined || y === undefined) {
+        if (x !== y) return false;
+      } else if (x.opcode !== y.opcode || x.dst !== y.dst || x.src !== y.src || x.offset !== y.offset) {
+        return false;
+      }
+    } else if (a[k] !== b[k]) return false;
+  }
   return true;
 }
 

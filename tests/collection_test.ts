@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CollectionSpec, instructionEquals, MapSpec, ProgramSpec } from "../collection/mod.ts";
+import { CollectionSpec, copyInstruction, instructionEquals, MapSpec, ProgramSpec } from "../collection/mod.ts";
 import { MapType, ProgramType } from "../collection/types.ts";
 
 function sampleMap(): MapSpec {
@@ -168,4 +168,15 @@ test("collection: metadata is copied deeply and compared by value", () => {
   assert.ok(!a.equals(b));
   const c = new CollectionSpec({ metadata: { meta: { tags: ["a", "b"], version: "1" } } });
   assert.ok(a.equals(c), "key order does not matter");
+});
+
+test("collection: instructions with a non-zero ld_imm64 second slot copy and compare by value", () => {
+  const a = { opcode: 0x18, dst: 1, src: 0, offset: 0, imm: 1, immHi: 0, secondSlot: { opcode: 1, dst: 2, src: 3, offset: 4 } };
+  const b = copyInstruction(a);
+  assert.notEqual(b.secondSlot, a.secondSlot);
+  assert.ok(instructionEquals(a, b));
+  b.secondSlot!.offset = 5;
+  assert.equal(a.secondSlot.offset, 4);
+  assert.ok(!instructionEquals(a, b));
+  assert.ok(!instructionEquals(a, { ...a, secondSlot: undefined }));
 });
