@@ -16,4 +16,13 @@ export interface Backend<R = unknown> {
 }
 
 /** Makes a backend from its options (the config's `backend.options`). */
-export type BackendFactory = (options: Record<string, unknown>) => Backend;
+export interface BackendFactory {
+  (options: Record<string, unknown>): Backend;
+  /**
+   * JSON Schema of the options (the subset `config/` validates: type,
+   * properties, additionalProperties, required, items, enum, minimum,
+   * maximum, pattern, anyOf/oneOf, local `$ref`). When present, a config's
+   * `backend.options` is checked against it before the factory runs.
+   */
+  readonly optionsSchema?: Readonly<Record<string, unknown>>;
+}

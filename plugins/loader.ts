@@ -46,11 +46,11 @@ export class Loader {
 
   private constructor(
     parts: {
-      plugins: Plugin[];
+      plugins: readonly Plugin[];
       pipeline: Pipeline;
       loadOptions: LoadOptions;
-      backends: Map<string, BackendFactory>;
-      helpers: Map<number, unknown>;
+      backends: ReadonlyMap<string, BackendFactory>;
+      helpers: ReadonlyMap<number, unknown>;
     },
   ) {
     this.plugins = parts.plugins;
@@ -123,6 +123,14 @@ export class Loader {
       backends,
       helpers,
     });
+  }
+
+  /**
+   * The same loader running `pipeline` instead: for edits plugins cannot
+   * express, such as a config's exact stage order (`pipeline.stages`).
+   */
+  withPipeline(pipeline: Pipeline): Loader {
+    return new Loader({ ...this, pipeline });
   }
 
   /** Run the pipeline over `bytes`; the whole context, for tools that inspect it. */
