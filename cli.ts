@@ -15,10 +15,11 @@ import { parseArgs } from "node:util";
 import type { Command, CommandIo } from "./cli/command.ts";
 import { UsageError } from "./cli/command.ts";
 import { disasmCommand } from "./cli/disasm.ts";
+import { exportCommand } from "./cli/export.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [inspectCommand, disasmCommand];
+export const COMMANDS: readonly Command[] = [inspectCommand, exportCommand, disasmCommand];
 
 const COMMON = {
   debug: { type: "boolean" },

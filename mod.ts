@@ -18,6 +18,7 @@ export * from "./collection/mod.ts";
 export * from "./stages/mod.ts";
 export * from "./plugins/mod.ts";
 export type { Backend, BackendFactory } from "./backends/types.ts";
+export * as json from "./backends/json/mod.ts";
 export * as elf from "./elf/mod.ts";
 export * as isa from "./isa/mod.ts";
 

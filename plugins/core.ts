@@ -5,6 +5,7 @@
  * @module
  */
 
+import { jsonBackendFactory } from "../backends/json/backend.ts";
 import { classifyStage } from "../stages/classify.ts";
 import { linkStage } from "../stages/link.ts";
 import { mapsStage } from "../stages/maps.ts";
@@ -12,7 +13,10 @@ import { readStage } from "../stages/read.ts";
 import { relocateStage } from "../stages/relocate.ts";
 import type { Plugin } from "./types.ts";
 
-/** The built-in plugin: `read` → `classify` → `relocate` → `maps` → `link`. */
+/**
+ * The built-in plugin: `read` → `classify` → `relocate` → `maps` → `link`,
+ * and the `json` backend.
+ */
 export function corePlugin(): Plugin {
   return {
     name: "core",
@@ -23,5 +27,6 @@ export function corePlugin(): Plugin {
       { append: mapsStage() },
       { append: linkStage() },
     ],
+    backends: { json: jsonBackendFactory },
   };
 }

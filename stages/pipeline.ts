@@ -9,6 +9,9 @@ import { CollectionSpec } from "../collection/spec.ts";
 import { PipelineError, TsbpfError } from "../errors/mod.ts";
 import { type LoadContext, type LoadOptions, newLoadContext } from "./context.ts";
 
+/** Code of the error that wraps anything but a `TsbpfError` thrown by a stage. */
+export const STAGE_FAILED = "PIPELINE_STAGE_FAILED";
+
 /** One step of a load. */
 export interface Stage {
   /** Unique name in its pipeline (`read`, `classify`, `relocate`, `maps`, `link`, …). */
@@ -114,8 +117,11 @@ export class Pipeline {
       try {
         await stage.run(ctx);
       } catch (err) {
-        if (err instanceof TsbpfError) err.addContext(stage.name);
-        throw err;
+        if (err instanceof TsbpfError) throw err.addContext(stage.name);
+        // A plugin stage may throw anything; name the stage and keep the cause.
+        // For a built-in stage this is a bug, which the code makes visible.
+        const message = err instanceof Error ? err.message : String(err);
+        throw new PipelineError(STAGE_FAILED, message, { cause: err }).addContext(stage.name);
       }
     }
     return ctx;

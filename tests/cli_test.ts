@@ -98,3 +98,27 @@ test("cli: disasm --raw shows immediates as llvm-objdump does", () => {
   assert.match(r.stdout, /ld_pseudo\tr1, 1, 0/, "the pseudo map fd load, as LLVM prints it");
   assert.doesNotMatch(r.stdout, /map\[counts\]/);
 });
+
+test("cli: export writes the JSON document that imports back to the same spec", async () => {
+  const { mkdtempSync, readFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { parseSpec } = await import("../backends/json/mod.ts");
+  const { loadCollectionSpec } = await import("../mod.ts");
+  const { readFixture } = await import("./_util.ts");
+  const out = join(mkdtempSync(join(tmpdir(), "tsbpf-cli-")), "spec.json");
+  const r = tsbpf("export", fixturePath("bpfeb/subprograms.o"), "-o", out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "");
+  const text = readFileSync(out, "utf8");
+  assert.ok(parseSpec(text).equals(await loadCollectionSpec(readFixture("bpfeb/subprograms.o"))));
+  const stdout = tsbpf("export", fixturePath("bpfeb/subprograms.o"));
+  assert.equal(stdout.stdout, text, "stdout and -o give the same text");
+  const compact = tsbpf("export", "--compact", "--no-asm", fixturePath("bpfeb/subprograms.o"));
+  assert.equal(compact.stdout.trim().split("\n").length, 1);
+  assert.doesNotMatch(compact.stdout, /"asm"/);
+  assert.equal(
+    tsbpf("export", fixturePath("bpfel/xdp_counter.o"), "-o", "/nonexistent-dir/x.json").code,
+    2,
+  );
+});

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { loadCollectionSpec, TsbpfError } from "../mod.ts";
+import { loadCollectionSpec, STAGE_FAILED, TsbpfError } from "../mod.ts";
 import { applyMutations, mutationsArbitrary } from "../tools/_mutate.ts";
 import { fixtureObjects, readFixture } from "./_util.ts";
 
@@ -23,8 +23,8 @@ test(`pipeline fuzz: ${RUNS} mutated fixtures give only typed errors`, async () 
       try {
         await loadCollectionSpec(input);
       } catch (err) {
-        if (!(err instanceof TsbpfError)) {
-          throw new Error(`${seeds[i].file}: untyped error: ${(err as Error)?.stack ?? err}`);
+        if (!(err instanceof TsbpfError) || err.code === STAGE_FAILED) {
+          throw new Error(`${seeds[i].file}: untyped error: ${((err as Error)?.cause as Error)?.stack ?? (err as Error)?.stack ?? err}`);
         }
       }
     }),

@@ -177,3 +177,26 @@ test("plugins: a throwing plugin stage surfaces with the stage as context", asyn
       err instanceof PipelineError && err.message === "boom-check: no programs allowed",
   );
 });
+
+test("plugins: a plain Error from a plugin stage becomes a PipelineError naming the stage", async () => {
+  const cause = new Error("bpf_trace_printk is not allowed");
+  const plain: Plugin = {
+    name: "plain",
+    stages: [{
+      after: "link",
+      stage: {
+        name: "no-printk",
+        run() {
+          throw cause;
+        },
+      },
+    }],
+  };
+  await assert.rejects(Loader.create([plain]).loadSpec(xdp()), (err: unknown) => {
+    assert.ok(err instanceof PipelineError);
+    assert.equal(err.code, "PIPELINE_STAGE_FAILED");
+    assert.equal(err.message, "no-printk: bpf_trace_printk is not allowed");
+    assert.equal(err.cause, cause);
+    return true;
+  });
+});
