@@ -17,9 +17,15 @@ import { UsageError } from "./cli/command.ts";
 import { disasmCommand } from "./cli/disasm.ts";
 import { exportCommand } from "./cli/export.ts";
 import { inspectCommand } from "./cli/inspect.ts";
+import { runCommand } from "./cli/run.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [inspectCommand, exportCommand, disasmCommand];
+export const COMMANDS: readonly Command[] = [
+  inspectCommand,
+  exportCommand,
+  disasmCommand,
+  runCommand,
+];
 
 const COMMON = {
   debug: { type: "boolean" },

@@ -7,6 +7,8 @@
 
 import { readFile, writeFile } from "node:fs/promises";
 import type { ParseArgsConfig } from "node:util";
+import { createLoader, loadConfigFile } from "../config/mod.ts";
+import { Loader } from "../plugins/mod.ts";
 
 /** Where a command writes. */
 export interface CommandIo {
@@ -65,4 +67,17 @@ export function oneFile(args: CommandArgs, command: string): string {
   if (file === undefined) throw new UsageError(`${command} needs a FILE`);
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(" ")}`);
   return file;
+}
+
+/** The `--config FILE` option shared by commands that load objects. */
+export const CONFIG_OPTION = { config: { type: "string" as const, short: "c" } };
+
+/**
+ * The loader a command uses: the built-in one, or with `--config FILE` the
+ * one that config's plugins and pipeline settings make.
+ */
+export async function loaderFor(args: CommandArgs): Promise<Loader> {
+  const config = args.values.config;
+  if (typeof config !== "string") return Loader.create();
+  return createLoader(await loadConfigFile(config));
 }

@@ -5,14 +5,14 @@
  */
 
 import { disassemble } from "../isa/mod.ts";
-import { Loader } from "../plugins/mod.ts";
 import { type Command, oneFile, readInput, UsageError } from "./command.ts";
+import { CONFIG_OPTION, loaderFor } from "./command.ts";
 
 /** `tsbpf disasm`. */
 export const disasmCommand: Command = {
   name: "disasm",
   summary: "the relocated, linked programs as BPF assembly",
-  help: `Usage: tsbpf disasm FILE [--program NAME] [--raw]
+  help: `Usage: tsbpf disasm FILE [--program NAME] [--raw] [--config F]
 
 Prints each program of FILE after relocation and linking, in LLVM's BPF
 assembly syntax, with references resolved (call nested_outer,
@@ -21,13 +21,18 @@ r1 = map[counts] ll). Subprograms follow their caller.
 Options:
   --program NAME  only this program
   --raw           immediates as llvm-objdump shows them, no resolved names
+  -c, --config F  plugins and pipeline settings from config file F
   --debug         print the stack of an error
   -h, --help      this text
 `,
-  options: { program: { type: "string" }, raw: { type: "boolean" } },
+  options: {
+    ...CONFIG_OPTION,
+    program: { type: "string" },
+    raw: { type: "boolean" },
+  },
   async run(args, io) {
     const file = oneFile(args, "disasm");
-    const spec = await Loader.create().loadSpec(await readInput(file));
+    const spec = await (await loaderFor(args)).loadSpec(await readInput(file));
     const wanted = args.values.program as string | undefined;
     const names = wanted !== undefined ? [wanted] : [...spec.programs.keys()].sort();
     for (const name of names) {

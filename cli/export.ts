@@ -6,14 +6,14 @@
  */
 
 import { jsonBackend } from "../backends/json/mod.ts";
-import { Loader } from "../plugins/mod.ts";
 import { type Command, oneFile, readInput, writeOutput } from "./command.ts";
+import { CONFIG_OPTION, loaderFor } from "./command.ts";
 
 /** `tsbpf export`. */
 export const exportCommand: Command = {
   name: "export",
   summary: "the spec of an object as a JSON document",
-  help: `Usage: tsbpf export FILE [-o OUT] [--compact] [--no-asm]
+  help: `Usage: tsbpf export FILE [-o OUT] [--compact] [--no-asm] [--config F]
 
 Loads FILE through the pipeline and writes its CollectionSpec as the
 tsbpf.collection/v1 JSON document (backends/json/schema.json): maps and
@@ -24,17 +24,19 @@ Options:
   -o, --output OUT  write to OUT instead of standard output
   --compact         one line instead of two-space indentation
   --no-asm          leave out the disassembly text of instructions
+  -c, --config F    plugins and pipeline settings from config file F
   --debug           print the stack of an error
   -h, --help        this text
 `,
   options: {
+    ...CONFIG_OPTION,
     output: { type: "string", short: "o" },
     compact: { type: "boolean" },
     "no-asm": { type: "boolean" },
   },
   async run(args, io) {
     const file = oneFile(args, "export");
-    const spec = await Loader.create().loadSpec(await readInput(file));
+    const spec = await (await loaderFor(args)).loadSpec(await readInput(file));
     const backend = jsonBackend({ pretty: !args.values.compact, asm: !args.values["no-asm"] });
     const text = backend.stringify(await backend.load(spec));
     const output = args.values.output as string | undefined;

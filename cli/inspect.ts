@@ -6,31 +6,35 @@
  */
 
 import { attachTypeName, mapTypeName, programTypeName } from "../collection/types.ts";
-import { Loader } from "../plugins/mod.ts";
 import type { LoadContext } from "../stages/mod.ts";
 import { specFromContext } from "../stages/mod.ts";
 import { hex, table } from "./_format.ts";
 import { type Command, oneFile, readInput } from "./command.ts";
+import { CONFIG_OPTION, loaderFor } from "./command.ts";
 
 /** `tsbpf inspect`. */
 export const inspectCommand: Command = {
   name: "inspect",
   summary: "sections, maps and programs of an object",
-  help: `Usage: tsbpf inspect FILE [--json]
+  help: `Usage: tsbpf inspect FILE [--json] [--config F]
 
 Loads FILE through the pipeline and prints every section with the kind the
 loader gave it, then the maps and the programs, like readelf and bpftool
 side by side.
 
 Options:
-  --json     print the same as one JSON document
-  --debug    print the stack of an error
-  -h, --help this text
+  --json          print the same as one JSON document
+  -c, --config F  plugins and pipeline settings from config file F
+  --debug         print the stack of an error
+  -h, --help      this text
 `,
-  options: { json: { type: "boolean" } },
+  options: {
+    ...CONFIG_OPTION,
+    json: { type: "boolean" },
+  },
   async run(args, io) {
     const file = oneFile(args, "inspect");
-    const ctx = await Loader.create().loadContext(await readInput(file));
+    const ctx = await (await loaderFor(args)).loadContext(await readInput(file));
     io.out(
       args.values.json
         ? JSON.stringify(inspectJson(file, ctx), null, 2) + "\n"
@@ -164,6 +168,11 @@ export function inspectReport(file: string, ctx: LoadContext): string {
       ]);
     }
     out.push(indent(table(progs)));
+  }
+  const metadata = Object.keys(spec.metadata).sort();
+  if (metadata.length > 0) {
+    out.push("", "Metadata:");
+    for (const key of metadata) out.push(`  ${key}: ${JSON.stringify(spec.metadata[key])}`);
   }
   for (const d of ctx.diagnostics) out.push(`${d.level}: ${d.stage}: ${d.message}`);
   return out.join("\n") + "\n";

@@ -122,3 +122,91 @@ test("cli: export writes the JSON document that imports back to the same spec", 
     2,
   );
 });
+
+/** A config file in a fresh temp dir; module paths are absolute so it can live anywhere. */
+async function writeConfig(
+  config: Record<string, unknown>,
+): Promise<{ path: string; dir: string }> {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "tsbpf-run-"));
+  const path = join(dir, "tsbpf.json");
+  writeFileSync(path, JSON.stringify(config));
+  return { path, dir };
+}
+
+const example = (name: string) =>
+  fileURLToPath(new URL(`../plugins/examples/${name}.ts`, import.meta.url));
+
+test("cli: run --config loads objects through the example plugins into the json backend", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { path, dir } = await writeConfig({
+    objects: [fixturePath("bpfeb/meta_section.o")],
+    plugins: [example("meta_section"), {
+      module: example("map_prefix"),
+      options: { prefix: "app_" },
+    }],
+    backend: { name: "json", options: { output: "out.json" } },
+    constants: { min_len: 100 },
+  });
+  const r = tsbpf("run", "--config", path);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(readFileSync(join(dir, "out.json"), "utf8"));
+  assert.deepEqual(doc.metadata["tsbpf.meta"], {
+    owner: "net-team",
+    version: "3",
+    description: "drops short packets",
+  });
+  assert.ok("app_short_drops" in doc.maps);
+  assert.equal(doc.maps[".rodata"].contents[0].value, "00000064", "min_len = 100, big-endian");
+  const inspect = tsbpf("inspect", "--config", path, fixturePath("bpfel/meta_section.o"));
+  assert.equal(inspect.code, 0, inspect.stderr);
+  assert.match(
+    inspect.stdout,
+    /Metadata:\n  tsbpf\.meta: \{"owner":"net-team","version":"3","description":"drops short packets"\}/,
+  );
+  assert.match(inspect.stdout, /app_short_drops/);
+});
+
+test("cli: run --config with forbid_helpers fails the load with one line", async () => {
+  const { path } = await writeConfig({
+    objects: [fixturePath("bpfel/xdp_counter.o")],
+    plugins: [{ module: example("forbid_helpers"), options: { helpers: ["map_lookup_elem"] } }],
+  });
+  const r = tsbpf("run", "-c", path);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr.trim().split("\n").length, 1);
+  assert.match(
+    r.stderr,
+    /program xdp_count: pc 11: calls forbidden helper bpf_map_lookup_elem \(1\)/,
+  );
+});
+
+test("cli: run with several objects writes one document per object path", async () => {
+  const { path } = await writeConfig({
+    objects: [fixturePath("bpfel/xdp_counter.o"), fixturePath("bpfel/socket_filter.o")],
+  });
+  const r = tsbpf("run", "--config", path);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  const keys = Object.keys(doc);
+  assert.equal(keys.length, 2);
+  assert.ok(keys.every((k) => doc[k].format === "tsbpf.collection/v1"));
+});
+
+test("cli: run config errors name the key; usage errors exit 2", async () => {
+  const { path } = await writeConfig({
+    objects: [fixturePath("bpfel/xdp_counter.o")],
+    backend: { name: "json", options: { output: 7 } },
+  });
+  const bad = tsbpf("run", "--config", path);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /backend\.options\.output: expected a string/);
+  assert.equal(tsbpf("run").code, 2);
+  assert.equal(tsbpf("run", "--config", "/nonexistent/tsbpf.json").code, 1);
+  const empty = await writeConfig({});
+  assert.equal(tsbpf("run", "--config", empty.path).code, 2);
+});
