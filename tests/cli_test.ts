@@ -210,3 +210,18 @@ test("cli: run config errors name the key; usage errors exit 2", async () => {
   const empty = await writeConfig({});
   assert.equal(tsbpf("run", "--config", empty.path).code, 2);
 });
+
+test("cli: the bundled examples/tsbpf.json runs, and examples/inspect.ts works", () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const r = tsbpf("run", "--config", `${root}/examples/tsbpf.json`);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.maps[".rodata"].contents[0].value, "80000000", "min_len = 128");
+  assert.equal(doc.maps.app_short_drops.maxEntries, 1);
+  const script = fileURLToPath(new URL("../examples/inspect.ts", import.meta.url));
+  const argv = isDeno ? ["run", "-A", script] : [script];
+  const s = spawnSync(process.execPath, [...argv, fixturePath("bpfel/data_sections.o")], { encoding: "utf8" });
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /program read_rodata: socket_filter in socket, uses \.rodata, \.rodata\.cfg/);
+  assert.match(s.stdout, /copy equals original: false/);
+});
