@@ -165,7 +165,7 @@ test("cli: run --config loads objects through the example plugins into the json 
   assert.equal(inspect.code, 0, inspect.stderr);
   assert.match(
     inspect.stdout,
-    /Metadata:\n  tsbpf\.meta: \{"owner":"net-team","version":"3","description":"drops short packets"\}/,
+    /Metadata:\n {2}tsbpf\.meta: \{"owner":"net-team","version":"3","description":"drops short packets"\}/,
   );
   assert.match(inspect.stdout, /app_short_drops/);
 });
