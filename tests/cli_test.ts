@@ -220,8 +220,13 @@ test("cli: the bundled examples/tsbpf.json runs, and examples/inspect.ts works",
   assert.equal(doc.maps.app_short_drops.maxEntries, 1);
   const script = fileURLToPath(new URL("../examples/inspect.ts", import.meta.url));
   const argv = isDeno ? ["run", "-A", script] : [script];
-  const s = spawnSync(process.execPath, [...argv, fixturePath("bpfel/data_sections.o")], { encoding: "utf8" });
+  const s = spawnSync(process.execPath, [...argv, fixturePath("bpfel/data_sections.o")], {
+    encoding: "utf8",
+  });
   assert.equal(s.status, 0, s.stderr);
-  assert.match(s.stdout, /program read_rodata: socket_filter in socket, uses \.rodata, \.rodata\.cfg/);
+  assert.match(
+    s.stdout,
+    /program read_rodata: socket_filter in socket, uses \.rodata, \.rodata\.cfg/,
+  );
   assert.match(s.stdout, /copy equals original: false/);
 });

@@ -1,6 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CollectionSpec, copyInstruction, instructionEquals, MapSpec, ProgramSpec } from "../collection/mod.ts";
+import {
+  CollectionSpec,
+  copyInstruction,
+  instructionEquals,
+  MapSpec,
+  ProgramSpec,
+} from "../collection/mod.ts";
 import { MapType, ProgramType } from "../collection/types.ts";
 
 function sampleMap(): MapSpec {
@@ -171,7 +177,15 @@ test("collection: metadata is copied deeply and compared by value", () => {
 });
 
 test("collection: instructions with a non-zero ld_imm64 second slot copy and compare by value", () => {
-  const a = { opcode: 0x18, dst: 1, src: 0, offset: 0, imm: 1, immHi: 0, secondSlot: { opcode: 1, dst: 2, src: 3, offset: 4 } };
+  const a = {
+    opcode: 0x18,
+    dst: 1,
+    src: 0,
+    offset: 0,
+    imm: 1,
+    immHi: 0,
+    secondSlot: { opcode: 1, dst: 2, src: 3, offset: 4 },
+  };
   const b = copyInstruction(a);
   assert.notEqual(b.secondSlot, a.secondSlot);
   assert.ok(instructionEquals(a, b));

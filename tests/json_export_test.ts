@@ -37,6 +37,7 @@ import {
   stringifySpec,
 } from "../backends/json/mod.ts";
 import { fixtureManifest, fixtureObjects, readFixture } from "./_util.ts";
+import { assertJsonError } from "./_json_util.ts";
 
 const manifest = fixtureManifest();
 
@@ -54,23 +55,6 @@ async function loadableFixtures(): Promise<{ file: string; spec: CollectionSpec 
   }
   assert.ok(out.length > 0, "no fixtures built");
   return out;
-}
-
-function assertJsonError(fn: () => unknown, code: string, path: string): JsonSpecError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof JsonSpecError, `want a JsonSpecError, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.path, path, caught.message);
-  assert.ok(
-    path === "" || caught.message.startsWith(`${path}: `),
-    `message starts with the path: ${caught.message}`,
-  );
-  return caught;
 }
 
 // ---------------------------------------------------------------------------

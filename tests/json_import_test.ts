@@ -15,26 +15,12 @@ import {
   stringifySpec,
 } from "../backends/json/mod.ts";
 import { fixtureManifest, fixtureObjects, readFixture } from "./_util.ts";
+import { assertJsonError } from "./_json_util.ts";
 
 const manifest = fixtureManifest();
 
 // deno-lint-ignore no-explicit-any
 type Loose = Record<string, any>;
-
-/** Assert `fn` throws a JsonSpecError with `code` at `path`, its message starting with the path. */
-function assertJsonError(fn: () => unknown, code: string, path: string): JsonSpecError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof JsonSpecError, `want a JsonSpecError, got ${caught}`);
-  assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.path, path, caught.message);
-  if (path !== "") assert.ok(caught.message.startsWith(`${path}: `), caught.message);
-  return caught;
-}
 
 // ---------------------------------------------------------------------------
 // Round trip of every fixture.

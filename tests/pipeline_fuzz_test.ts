@@ -24,7 +24,11 @@ test(`pipeline fuzz: ${RUNS} mutated fixtures give only typed errors`, async () 
         await loadCollectionSpec(input);
       } catch (err) {
         if (!(err instanceof TsbpfError) || err.code === STAGE_FAILED) {
-          throw new Error(`${seeds[i].file}: untyped error: ${((err as Error)?.cause as Error)?.stack ?? (err as Error)?.stack ?? err}`);
+          throw new Error(
+            `${seeds[i].file}: untyped error: ${
+              ((err as Error)?.cause as Error)?.stack ?? (err as Error)?.stack ?? err
+            }`,
+          );
         }
       }
     }),

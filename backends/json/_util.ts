@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { JsonValue } from "../../collection/spec.ts";
 import { attachTypeName, mapTypeName, programTypeName } from "../../collection/types.ts";
 
 /** Largest u32, the range of most numeric fields. */
@@ -152,4 +153,42 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
+}
+
+/** Why a value is not JSON: too deep, or of a type JSON lacks. */
+export type JsonProblem = { kind: "depth" } | { kind: "type"; value: unknown };
+
+/**
+ * A copy of `value`, checked to be JSON: finite numbers, plain objects,
+ * arrays without holes, no deeper than {@link MAX_DEPTH}. `fail` turns a
+ * problem at a path into the caller's error.
+ */
+export function copyJson(
+  value: unknown,
+  path: string,
+  fail: (path: string, problem: JsonProblem) => Error,
+  depth = 0,
+): JsonValue {
+  if (depth > MAX_DEPTH) throw fail(path, { kind: "depth" });
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(value)) return value;
+      break;
+    case "object":
+      if (value === null) return null;
+      if (Array.isArray(value)) {
+        // Array.from visits holes too, so a sparse array fails instead of gaining nulls.
+        return Array.from(value, (item, i) => copyJson(item, indexPath(path, i), fail, depth + 1));
+      }
+      if (isPlainObject(value)) {
+        // fromEntries keeps even a "__proto__" key as an own property.
+        return Object.fromEntries(
+          Object.keys(value).map((k) => [k, copyJson(value[k], keyPath(path, k), fail, depth + 1)]),
+        );
+      }
+  }
+  throw fail(path, { kind: "type", value });
 }

@@ -7,7 +7,6 @@
 
 import type {
   CollectionSpec,
-  JsonValue,
   MapKV,
   MapSpec,
   Metadata,
@@ -32,9 +31,11 @@ import {
   type JsonProgram,
 } from "./types.ts";
 import {
+  copyJson,
   describe,
   indexPath,
   isPlainObject,
+  type JsonProblem,
   keyPath,
   MAX_DEPTH,
   toHex,
@@ -442,35 +443,16 @@ function exportMetadata(metadata: Metadata): Metadata {
   if (!isPlainObject(metadata)) {
     throw invalid("metadata", `expected a plain object, got ${describe(metadata)}`);
   }
-  return exportJson(metadata, "metadata", 0) as Metadata;
+  return copyJson(metadata, "metadata", exportProblem) as Metadata;
 }
 
-/** A copy of `value`, checked to be JSON: finite numbers, plain objects, no cycles. */
-function exportJson(value: unknown, path: string, depth: number): JsonValue {
-  if (depth > MAX_DEPTH) throw invalid(path, `metadata nests deeper than ${MAX_DEPTH} levels`);
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value;
-    case "number":
-      if (Number.isFinite(value)) return value;
-      break;
-    case "object":
-      if (value === null) return null;
-      if (Array.isArray(value)) {
-        // Array.from visits holes too, so a sparse array fails instead of gaining nulls.
-        return Array.from(value, (item, i) => exportJson(item, indexPath(path, i), depth + 1));
-      }
-      if (isPlainObject(value)) {
-        return Object.fromEntries(
-          Object.keys(value).map((k) => [k, exportJson(value[k], keyPath(path, k), depth + 1)]),
-        );
-      }
-  }
-  throw invalid(
+function exportProblem(path: string, problem: JsonProblem): Error {
+  return invalid(
     path,
-    `expected a JSON value (null, a boolean, a finite number, a string, an array or a plain object), got ${
-      describe(value)
-    }`,
+    problem.kind === "depth"
+      ? `metadata nests deeper than ${MAX_DEPTH} levels`
+      : `expected a JSON value (null, a boolean, a finite number, a string, an array or a plain object), got ${
+        describe(problem.value)
+      }`,
   );
 }

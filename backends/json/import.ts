@@ -8,7 +8,6 @@
 import {
   type ByteOrder,
   CollectionSpec,
-  type JsonValue,
   type MapKV,
   MapSpec,
   type Metadata,
@@ -31,11 +30,13 @@ import { JsonSpecError, type JsonSpecErrorCode } from "./errors.ts";
 import { DOCUMENT_FORMAT } from "./types.ts";
 import {
   ATTACH_TYPE_NAMES,
+  copyJson,
   describe,
   fromHex,
   hexInto,
   indexPath,
   isPlainObject,
+  type JsonProblem,
   keyPath,
   MAP_TYPE_NAMES,
   MAX_DEPTH,
@@ -146,7 +147,7 @@ export function importSpec(doc: unknown): CollectionSpec {
   let metadata: Metadata = {};
   if (has(top, "metadata")) {
     object(top.metadata, "metadata", "an object of JSON values");
-    metadata = importJson(top.metadata, "metadata", 0) as Metadata;
+    metadata = copyJson(top.metadata, "metadata", importProblem) as Metadata;
   }
   return new CollectionSpec({ maps, programs, byteOrder, metadata });
 }
@@ -601,29 +602,8 @@ function checkInstruction(value: unknown, path: string, bytes: Uint8Array, size:
   return size + raw.length / 2;
 }
 
-/** A copy of a metadata value, checked to be JSON. */
-function importJson(value: unknown, path: string, depth: number): JsonValue {
-  if (depth > MAX_DEPTH) {
-    throw error("JSON_TOO_DEEP", path, `nests deeper than ${MAX_DEPTH} levels`);
-  }
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value;
-    case "number":
-      if (Number.isFinite(value)) return value;
-      break;
-    case "object":
-      if (value === null) return null;
-      if (Array.isArray(value)) {
-        return Array.from(value, (item, i) => importJson(item, indexPath(path, i), depth + 1));
-      }
-      if (isPlainObject(value)) {
-        // fromEntries keeps even a "__proto__" key as an own property.
-        return Object.fromEntries(
-          Object.keys(value).map((k) => [k, importJson(value[k], keyPath(path, k), depth + 1)]),
-        );
-      }
-  }
-  throw error("JSON_TYPE", path, `expected a JSON value, got ${describe(value)}`);
+function importProblem(path: string, problem: JsonProblem): Error {
+  return problem.kind === "depth"
+    ? error("JSON_TOO_DEEP", path, `nests deeper than ${MAX_DEPTH} levels`)
+    : error("JSON_TYPE", path, `expected a JSON value, got ${describe(problem.value)}`);
 }
