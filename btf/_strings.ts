@@ -1,0 +1,79 @@
+/**
+ * The string section of one blob. The section is decoded once, on first
+ * use, into one JS string (one char per byte, so byte offsets are string
+ * offsets); a name is then a slice of it. Non-ASCII names are decoded as
+ * UTF-8 on their own. A small direct-mapped cache shares the JS string of
+ * names many types repeat (`next`, `skb`, `flags`, …) without the cost of
+ * a Map.
+ *
+ * @module
+ */
+
+const utf8 = new TextDecoder();
+// "latin1" is windows-1252 in the Encoding Standard: still one char per byte.
+const latin1 = new TextDecoder("latin1");
+
+const CACHE_SIZE = 1 << 13;
+
+/** One blob's string section; offsets are relative to its start. */
+export class StringTable {
+  readonly #bytes: Uint8Array;
+  readonly #start: number;
+  /** Length of the section in bytes. */
+  readonly length: number;
+  #all?: string;
+  /** Whether the whole section is ASCII (then every slice is the string). */
+  #ascii = false;
+  #cacheKeys?: Int32Array;
+  #cacheValues?: string[];
+
+  constructor(bytes: Uint8Array, start: number, length: number) {
+    this.#bytes = bytes;
+    this.#start = start;
+    this.length = length;
+  }
+
+  /**
+   * The string at `offset`, or `undefined` when the offset is outside the
+   * section. The section ends with a NUL (the header parser checks), so
+   * every string ends inside it.
+   */
+  get(offset: number): string | undefined {
+    if (!((offset >>> 0) === offset && offset < this.length)) return undefined;
+    const keys = this.#cacheKeys;
+    if (keys === undefined) return this.#init(offset);
+    const slot = offset & (CACHE_SIZE - 1);
+    if (keys[slot] === offset) return this.#cacheValues![slot];
+    const all = this.#all!;
+    const end = all.indexOf("\0", offset);
+    const s = this.#ascii ? all.slice(offset, end) : this.#decode(all, offset, end);
+    keys[slot] = offset;
+    this.#cacheValues![slot] = s;
+    return s;
+  }
+
+  #init(offset: number): string | undefined {
+    const section = this.#bytes.subarray(this.#start, this.#start + this.length);
+    this.#all = latin1.decode(section);
+    let ascii = true;
+    for (let i = 0; i < section.length; i++) {
+      if (section[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    this.#ascii = ascii;
+    this.#cacheKeys = new Int32Array(CACHE_SIZE).fill(-1);
+    this.#cacheValues = new Array<string>(CACHE_SIZE).fill("");
+    return this.get(offset);
+  }
+
+  #decode(all: string, from: number, end: number): string {
+    const bytes = this.#bytes;
+    const start = this.#start;
+    for (let i = start + from; i < start + end; i++) {
+      if (bytes[i] >= 0x80) return utf8.decode(bytes.subarray(start + from, start + end));
+    }
+    return all.slice(from, end);
+  }
+}
