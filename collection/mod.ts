@@ -7,3 +7,4 @@
 
 export * from "./spec.ts";
 export * from "./types.ts";
+export * from "./variables.ts";

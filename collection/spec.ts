@@ -7,6 +7,11 @@
 
 import type { Instruction } from "../isa/instruction.ts";
 import { type AttachType, type MapType, type PinType, ProgramType } from "./types.ts";
+import type { VariableSpec } from "./variables.ts";
+import type { Btf } from "../btf/btf.ts";
+import { type BtfValue, decodeValue, encodeValue } from "../btf/value.ts";
+import { marshalBtf } from "../btf/marshal.ts";
+import { SpecError } from "../errors/mod.ts";
 
 const CGROUP_SKB = ProgramType.CGROUP_SKB;
 
@@ -40,6 +45,8 @@ export interface MapSpecInit {
   contents?: MapKV[];
   freeze?: boolean;
   extra?: Uint8Array;
+  keyType?: number;
+  valueType?: number;
 }
 
 /** A map as the object describes it (cilium/ebpf's `MapSpec`). */
@@ -70,6 +77,10 @@ export class MapSpec {
   freeze: boolean;
   /** Bytes of a legacy map definition past the five standard fields. */
   extra?: Uint8Array;
+  /** BTF type ID of the key in the collection's BTF (`CollectionSpec.btf`). */
+  keyType?: number;
+  /** BTF type ID of the value (for data sections: their DATASEC). */
+  valueType?: number;
 
   constructor(init: MapSpecInit) {
     this.name = init.name;
@@ -85,6 +96,8 @@ export class MapSpec {
     this.contents = init.contents ?? [];
     this.freeze = init.freeze ?? false;
     this.extra = init.extra;
+    this.keyType = init.keyType;
+    this.valueType = init.valueType;
   }
 
   /** A deep copy: editing it never changes this spec. */
@@ -104,6 +117,7 @@ export class MapSpec {
       this.maxEntries === other.maxEntries && this.flags === other.flags &&
       this.pinning === other.pinning && this.numaNode === other.numaNode &&
       this.mapExtra === other.mapExtra && this.freeze === other.freeze &&
+      this.keyType === other.keyType && this.valueType === other.valueType &&
       optionalEquals(this.innerMap, other.innerMap, (a, b) => a.equals(b)) &&
       optionalEquals(this.extra, other.extra, bytesEqual) &&
       arrayEquals(this.contents, other.contents, kvEquals);
@@ -210,7 +224,9 @@ export class ProgramSpec {
 export type Metadata = Record<string, JsonValue>;
 
 /** A value JSON can represent. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue = string | number | boolean | null | JsonValue[] | {
+  [key: string]: JsonValue;
+};
 
 /** The fields of a {@link CollectionSpec}. */
 export interface CollectionSpecInit {
@@ -218,6 +234,8 @@ export interface CollectionSpecInit {
   programs?: Map<string, ProgramSpec>;
   byteOrder?: ByteOrder;
   metadata?: Metadata;
+  btf?: Btf;
+  variables?: Map<string, VariableSpec>;
 }
 
 /** Everything an object file describes: its maps and its programs. */
@@ -233,12 +251,98 @@ export class CollectionSpec {
    * by key; keys are the plugin's to choose, conventionally its name.
    */
   metadata: Metadata;
+  /**
+   * The object's BTF, data sections fixed up: the types map keys and
+   * values, variables and `func`/`line` instruction metadata refer to.
+   * Shared by copies: treat it as read-only.
+   */
+  btf?: Btf;
+  /** Global and static variables of the data-section maps, by name. */
+  variables: Map<string, VariableSpec>;
 
   constructor(init: CollectionSpecInit = {}) {
     this.maps = init.maps ?? new Map();
     this.programs = init.programs ?? new Map();
     this.byteOrder = init.byteOrder ?? "little";
     this.metadata = init.metadata ?? {};
+    this.btf = init.btf;
+    this.variables = init.variables ?? new Map();
+  }
+
+  /**
+   * The value of a variable: decoded with its BTF type (numbers, bigints
+   * for 64-bit, objects for structs, arrays), or its raw bytes when the
+   * object has no BTF.
+   */
+  getVariable(name: string): BtfValue | Uint8Array {
+    const { variable, bytes } = this.#variableBytes(name);
+    if (variable.type === undefined || this.btf === undefined) return bytes.slice();
+    return decodeValue(this.btf, variable.type, bytes, {
+      littleEndian: this.byteOrder === "little",
+    });
+  }
+
+  /**
+   * Set a variable before load: encodes `value` with its BTF type (or takes
+   * raw bytes of its size) into the contents of its section's map.
+   */
+  setVariable(name: string, value: unknown): void {
+    const { variable, map, bytes } = this.#variableBytes(name);
+    let encoded: Uint8Array;
+    if (value instanceof Uint8Array) {
+      if (value.length !== variable.size) {
+        throw new SpecError(
+          "SPEC_BAD_VALUE",
+          `variable ${name}: ${value.length} bytes, want ${variable.size}`,
+        );
+      }
+      encoded = value;
+    } else if (variable.type !== undefined && this.btf !== undefined) {
+      encoded = mergeEncoded(this.btf, variable, {
+        current: bytes,
+        value,
+        littleEndian: this.byteOrder === "little",
+      });
+    } else {
+      throw new SpecError(
+        "SPEC_BAD_VALUE",
+        `variable ${name} has no BTF type: set it with a Uint8Array of ${variable.size} bytes`,
+      );
+    }
+    const contents = new Uint8Array(map.valueSize);
+    const old = map.contents[0]?.value;
+    if (old instanceof Uint8Array) contents.set(old.subarray(0, contents.length));
+    contents.set(encoded, variable.offset);
+    map.contents = [{ key: 0, value: contents }];
+  }
+
+  #variableBytes(name: string): { variable: VariableSpec; map: MapSpec; bytes: Uint8Array } {
+    const variable = this.variables.get(name);
+    if (variable === undefined) {
+      const known = [...this.variables.keys()].sort().join(", ") || "none";
+      throw new SpecError(
+        "SPEC_NO_VARIABLE",
+        `no variable ${JSON.stringify(name)} (variables: ${known})`,
+      );
+    }
+    const map = this.maps.get(variable.section);
+    if (map === undefined) {
+      throw new SpecError(
+        "SPEC_NO_VARIABLE",
+        `variable ${name}: its section ${variable.section} has no map`,
+      );
+    }
+    if (variable.offset + variable.size > map.valueSize) {
+      throw new SpecError(
+        "SPEC_BAD_VALUE",
+        `variable ${name} at ${variable.offset} (+${variable.size}) is outside ${map.name}`,
+      );
+    }
+    const current = map.contents[0]?.value;
+    const bytes = current instanceof Uint8Array
+      ? current.subarray(variable.offset, variable.offset + variable.size)
+      : new Uint8Array(variable.size);
+    return { variable, map, bytes };
   }
 
   /** A deep copy of every map and program. */
@@ -248,12 +352,16 @@ export class CollectionSpec {
       programs: new Map([...this.programs].map(([name, spec]) => [name, spec.copy()])),
       byteOrder: this.byteOrder,
       metadata: structuredClone(this.metadata),
+      btf: this.btf,
+      variables: new Map([...this.variables].map(([name, v]) => [name, { ...v }])),
     });
   }
 
   /** Structural equality of all maps, programs and metadata, independent of insertion order. */
   equals(other: CollectionSpec): boolean {
     return this.byteOrder === other.byteOrder && jsonEquals(this.metadata, other.metadata) &&
+      btfEquals(this.btf, other.btf) &&
+      mapsEqual(this.variables, other.variables, variableEquals) &&
       mapsEqual(this.maps, other.maps, (a, b) => a.equals(b)) &&
       mapsEqual(this.programs, other.programs, (a, b) => a.equals(b));
   }
@@ -263,6 +371,8 @@ export class CollectionSpec {
 export function copyInstruction(ins: Instruction): Instruction {
   const copy = { ...ins };
   if (ins.secondSlot !== undefined) copy.secondSlot = { ...ins.secondSlot };
+  if (ins.line !== undefined) copy.line = { ...ins.line };
+  if (ins.coreRelo !== undefined) copy.coreRelo = { ...ins.coreRelo };
   return copy;
 }
 
@@ -274,17 +384,19 @@ export function instructionEquals(a: Instruction, b: Instruction): boolean {
     keys.filter((k) => ins[k] !== undefined).length;
   if (defined(a, keysA) !== defined(b, keysB)) return false;
   for (const k of keysA) {
-    if (k === "secondSlot") {
-      const x = a.secondSlot;
-      const y = b.secondSlot;
-      if (x === undefined || y === undefined) {
-        if (x !== y) return false;
-      } else if (x.opcode !== y.opcode || x.dst !== y.dst || x.src !== y.src || x.offset !== y.offset) {
-        return false;
-      }
-    } else if (a[k] !== b[k]) return false;
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    // Metadata objects (second slot, source line, CO-RE record) hold primitives only.
+    if (typeof x !== "object" || typeof y !== "object" || !shallowEquals(x, y)) return false;
   }
   return true;
+}
+
+function shallowEquals(a: object, b: object): boolean {
+  const ka = Object.keys(a) as (keyof typeof a)[];
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => a[k] === b[k]);
 }
 
 /** Byte-wise equality of two arrays. */
@@ -292,6 +404,39 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Same types in the same order: the same object, or equal bytes when marshalled alike. */
+export function btfEquals(a: Btf | undefined, b: Btf | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  const options = { littleEndian: true, strings: "compact" as const };
+  return bytesEqual(marshalBtf(a, options), marshalBtf(b, options));
+}
+
+function variableEquals(a: VariableSpec, b: VariableSpec): boolean {
+  return a.name === b.name && a.section === b.section && a.offset === b.offset &&
+    a.size === b.size &&
+    a.type === b.type && a.linkage === b.linkage && a.constant === b.constant;
+}
+
+/**
+ * `value` encoded over `current`: for structs, members `value` leaves out
+ * keep their current bytes.
+ */
+function mergeEncoded(
+  btf: Btf,
+  variable: VariableSpec,
+  input: { current: Uint8Array; value: unknown; littleEndian: boolean },
+): Uint8Array {
+  const options = { littleEndian: input.littleEndian };
+  const before = decodeValue(btf, variable.type!, input.current, options);
+  const merged =
+    typeof before === "object" && !Array.isArray(before) && typeof input.value === "object" &&
+      input.value !== null && !Array.isArray(input.value) && !(input.value instanceof Uint8Array)
+      ? { ...before, ...(input.value as Record<string, unknown>) }
+      : input.value;
+  return encodeValue(btf, variable.type!, merged, options);
 }
 
 /** Deep equality of JSON values; object key order does not matter. */

@@ -10,7 +10,7 @@
  *   "$schema": "../config/schema.json",
  *   "objects": ["build/prog.bpf.o"],
  *   "plugins": ["./plugins/meta.ts", { "module": "./plugins/prefix.ts", "options": { "prefix": "app_" } }],
- *   "pipeline": { "stages": ["read", "classify", "relocate", "maps", "link"], "replace": { "link": "./my_link.ts" } },
+ *   "pipeline": { "stages": ["read", "classify", "btf", "relocate", "maps", "link"], "replace": { "link": "./my_link.ts" } },
  *   "backend": { "name": "json", "options": { "output": "out.json" } },
  *   "programs": { "include": ["xdp_*"], "exclude": ["*_debug"] },
  *   "maps": { "counts": { "maxEntries": 4096 }, "*_pinned": { "pinPath": "/sys/fs/bpf/app", "pinning": "byName" } },

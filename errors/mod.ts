@@ -84,6 +84,9 @@ export class BtfError extends TsbpfError {}
 /** Section classification, relocation, map or linking problems in the pipeline. */
 export class LinkError extends TsbpfError {}
 
+/** Misuse of a spec: an unknown variable, a value that does not fit. */
+export class SpecError extends TsbpfError {}
+
 /** Pipeline wiring problems: unknown stages, stages run out of order, plugin conflicts. */
 export class PipelineError extends TsbpfError {}
 

@@ -36,6 +36,34 @@ export interface Instruction {
   reference?: string;
   /** Byte offset of the instruction in its source ELF section. */
   sourceOffset?: number;
+  /** BTF type ID of the FUNC that starts here (from `.BTF.ext` func_info). */
+  func?: number;
+  /** The source line this instruction starts (from `.BTF.ext` line_info). */
+  line?: SourceLine;
+  /** The CO-RE relocation applying to this instruction (from `.BTF.ext`). */
+  coreRelo?: CoreRelocation;
+}
+
+/** A source line, as `.BTF.ext` line_info records it. */
+export interface SourceLine {
+  /** Source file name as the compiler recorded it. */
+  fileName: string;
+  /** The text of the line. */
+  lineText: string;
+  /** 1-based line number. */
+  line: number;
+  /** 1-based column; 0 when unknown. */
+  column: number;
+}
+
+/** A CO-RE relocation record (`struct bpf_core_relo`) of one instruction. */
+export interface CoreRelocation {
+  /** The local BTF type ID the access starts from. */
+  typeId: number;
+  /** The access string, e.g. `0:1:2`. */
+  accessor: string;
+  /** `enum bpf_core_relo_kind` (FIELD_BYTE_OFFSET 0 … TYPE_MATCHES 12). */
+  kind: number;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { jsonBackendFactory } from "../backends/json/backend.ts";
+import { btfStage } from "../stages/btf.ts";
 import { classifyStage } from "../stages/classify.ts";
 import { linkStage } from "../stages/link.ts";
 import { mapsStage } from "../stages/maps.ts";
@@ -14,7 +15,7 @@ import { relocateStage } from "../stages/relocate.ts";
 import type { Plugin } from "./types.ts";
 
 /**
- * The built-in plugin: `read` → `classify` → `relocate` → `maps` → `link`,
+ * The built-in plugin: `read` → `classify` → `btf` → `relocate` → `maps` → `link`,
  * and the `json` backend.
  */
 export function corePlugin(): Plugin {
@@ -23,6 +24,7 @@ export function corePlugin(): Plugin {
     stages: [
       { append: readStage() },
       { append: classifyStage() },
+      { append: btfStage() },
       { append: relocateStage() },
       { append: mapsStage() },
       { append: linkStage() },

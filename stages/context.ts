@@ -10,10 +10,13 @@ import type { ElfFile } from "../elf/mod.ts";
 import type { ElfRelocation, ElfSection, ElfSymbol } from "../elf/types.ts";
 import type { Instruction } from "../isa/instruction.ts";
 import type { ByteOrder, MapSpec, Metadata, ProgramSpec } from "../collection/spec.ts";
+import type { VariableSpec } from "../collection/variables.ts";
 import type { ProgramSection } from "./section_defs.ts";
 import type { SectionDef } from "./section_defs.ts";
 import type { SectionKindRule } from "./classify.ts";
 import { PipelineError } from "../errors/mod.ts";
+import type { Btf } from "../btf/btf.ts";
+import type { BtfExt } from "../btf/ext.ts";
 
 /**
  * What a section is to the loader. Plugins may add their own kinds; a
@@ -90,6 +93,10 @@ export interface LoadContext {
   symbols: ElfSymbol[];
   /** Every section by index, with its kind (classify). */
   sections: Map<number, ClassifiedSection>;
+  /** The object's BTF, DATASECs fixed up from the ELF (btf); absent without `.BTF`. */
+  btf?: Btf;
+  /** The object's `.BTF.ext` records (btf). */
+  btfExt?: BtfExt;
   /** Contents of the `license` section (classify). */
   license: string;
   /** Contents of the `version` section (classify). */
@@ -98,6 +105,8 @@ export interface LoadContext {
   maps: Map<string, MapSpec>;
   /** Programs built so far (link). */
   programs: Map<string, ProgramSpec>;
+  /** Global variables of the data-section maps (maps). */
+  variables: Map<string, VariableSpec>;
   /** Facts plugins attach to the resulting spec (copied to `CollectionSpec.metadata`). */
   metadata: Metadata;
   /** Typed slots for plugins and later stages (BTF, metadata), by plugin name. */
@@ -118,6 +127,7 @@ export function newLoadContext(bytes: Uint8Array, options: LoadOptions = {}): Lo
     kernelVersion: 0,
     maps: new Map(),
     programs: new Map(),
+    variables: new Map(),
     metadata: {},
     extensions: new Map(),
     diagnostics: [],

@@ -2,8 +2,8 @@
  * The `maps` stage: builds a {@link MapSpec} for every legacy map record
  * and every referenced global data section.
  *
- * BTF-defined maps (`.maps`) need the BTF stage: when an object has them
- * and no stage before this one has built them, this stage says so.
+ * BTF-defined maps (`.maps`) are read from the object's BTF (see
+ * `btf_maps.ts`); data-section maps get their DATASEC as value type.
  *
  * @module
  */
@@ -12,6 +12,9 @@ import { SHT_NOBITS, SHT_PROGBITS } from "../elf/constants.ts";
 import { MapSpec } from "../collection/spec.ts";
 import { MapFlags, MapType } from "../collection/types.ts";
 import { LinkError, withContext } from "../errors/mod.ts";
+import { BtfKind } from "../btf/types.ts";
+import { loadBtfMaps } from "./btf_maps.ts";
+import { collectVariables } from "./variables.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
 import { requireElf, sectionsOfKind } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
@@ -21,9 +24,6 @@ const MAP_DEF_SIZE = 20;
 /** The largest value the kernel accepts for a u32 size field. */
 const U32_MAX = 0xffff_ffff;
 
-/** Extension key under which a BTF maps stage records that it built `.maps`. */
-export const BTF_MAPS_DONE = "btf.maps";
-
 /** Build legacy and data-section maps into `ctx.maps`. */
 export function mapsStage(): Stage {
   return {
@@ -32,19 +32,13 @@ export function mapsStage(): Stage {
       for (const sec of sectionsOfKind(ctx, "legacyMaps")) {
         withContext(`section ${sec.section.name}`, () => loadLegacyMaps(ctx, sec));
       }
-      const btfMaps = sectionsOfKind(ctx, "btfMaps");
-      if (btfMaps.length > 0 && !ctx.extensions.has(BTF_MAPS_DONE)) {
-        throw new LinkError(
-          "LINK_BTF_MAPS_UNSUPPORTED",
-          `section ${
-            btfMaps[0].section.name
-          }: BTF-defined maps need a BTF maps stage before "maps", and this pipeline has none`,
-          { section: btfMaps[0].section.name, sectionIndex: btfMaps[0].section.index },
-        );
+      for (const sec of sectionsOfKind(ctx, "btfMaps")) {
+        withContext(`section ${sec.section.name}`, () => loadBtfMaps(ctx, sec));
       }
       for (const sec of sectionsOfKind(ctx, "data")) {
         withContext(`data section ${sec.section.name}`, () => loadDataSection(ctx, sec));
       }
+      collectVariables(ctx);
     },
   };
 }
@@ -154,6 +148,14 @@ function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
       flags: readOnly ? MapFlags.BPF_F_RDONLY_PROG : 0,
       freeze: readOnly,
       contents: value === undefined ? [] : [{ key: 0, value }],
+      valueType: datasecId(ctx, name),
     }),
   );
+}
+
+/** The DATASEC describing a data section, as libbpf gives it to the kernel as value type. */
+function datasecId(ctx: LoadContext, name: string): number | undefined {
+  const btf = ctx.btf;
+  if (btf === undefined) return undefined;
+  return btf.idsByName(name).find((id) => btf.kindOf(id) === BtfKind.DATASEC);
 }

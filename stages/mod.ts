@@ -12,6 +12,7 @@
  * @module
  */
 
+import { btfStage } from "./btf.ts";
 import { classifyStage } from "./classify.ts";
 import { linkStage } from "./link.ts";
 import { mapsStage } from "./maps.ts";
@@ -25,13 +26,15 @@ export { readStage } from "./read.ts";
 export { BUILTIN_SECTION_RULES, classifyStage } from "./classify.ts";
 export type { ClassifyOptions, SectionKindRule } from "./classify.ts";
 export { relocateStage } from "./relocate.ts";
-export { BTF_MAPS_DONE, mapsStage } from "./maps.ts";
+export { mapsStage } from "./maps.ts";
+export { btfStage } from "./btf.ts";
+export { loadBtfMaps } from "./btf_maps.ts";
 export { linkStage } from "./link.ts";
 export * from "./section_defs.ts";
 
 /** The five built-in stages in their order. */
 export function defaultStages(): Stage[] {
-  return [readStage(), classifyStage(), relocateStage(), mapsStage(), linkStage()];
+  return [readStage(), classifyStage(), btfStage(), relocateStage(), mapsStage(), linkStage()];
 }
 
 /** A pipeline of the five built-in stages. */

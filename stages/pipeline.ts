@@ -140,5 +140,7 @@ export function specFromContext(ctx: LoadContext): CollectionSpec {
     programs: ctx.programs,
     byteOrder: ctx.byteOrder,
     metadata: ctx.metadata,
+    btf: ctx.btf,
+    variables: ctx.variables,
   });
 }

@@ -143,6 +143,8 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
     if (sym !== undefined) ins.symbol = sym.name;
   }
 
+  attachExtInfo(ctx, sec, bySlot);
+
   for (const [at, rel] of sec.relocations) {
     const ins = at % 8 === 0 ? bySlot[at >>> 3] : undefined;
     if (ins === undefined) {
@@ -178,6 +180,47 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
     ins.imm = -1;
   }
   sec.instructions = insns;
+}
+
+/**
+ * `.BTF.ext` records become instruction metadata (`func`, `line`,
+ * `coreRelo`), so they follow their instructions through linking.
+ */
+function attachExtInfo(
+  ctx: LoadContext,
+  sec: ClassifiedSection,
+  bySlot: (Instruction | undefined)[],
+): void {
+  const ext = ctx.btfExt;
+  if (ext === undefined) return;
+  const name = sec.section.name;
+  const at = (insnOff: number, what: string): Instruction => {
+    const ins = insnOff % 8 === 0 ? bySlot[insnOff >>> 3] : undefined;
+    if (ins === undefined) {
+      throw new LinkError(
+        "LINK_BAD_EXT_INFO",
+        `.BTF.ext ${what} record at instruction offset ${insnOff} does not start an instruction of section ${name}`,
+        { section: name, offset: insnOff },
+      );
+    }
+    return ins;
+  };
+  for (const r of ext.funcInfo.get(name) ?? []) at(r.insnOff, "func_info").func = r.typeId;
+  for (const r of ext.lineInfo.get(name) ?? []) {
+    at(r.insnOff, "line_info").line = {
+      fileName: r.fileName,
+      lineText: r.lineText,
+      line: r.line,
+      column: r.column,
+    };
+  }
+  for (const r of ext.coreRelos.get(name) ?? []) {
+    at(r.insnOff, "CO-RE relocation").coreRelo = {
+      typeId: r.typeId,
+      accessor: r.accessor,
+      kind: r.kind,
+    };
+  }
 }
 
 function relocateInstruction(ctx: LoadContext, ins: Instruction, sym: ElfSymbol): void {

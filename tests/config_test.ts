@@ -33,7 +33,7 @@ import { scan } from "../config/_json.ts";
 import { fixturePath } from "./_util.ts";
 
 const HERE = fileURLToPath(new URL("./fixtures_config/", import.meta.url));
-const CORE_STAGES = ["read", "classify", "relocate", "maps", "link"];
+const CORE_STAGES = ["read", "classify", "btf", "relocate", "maps", "link"];
 
 // One temp dir for the whole module, removed after its tests.
 const TMP = mkdtempSync(join(tmpdir(), "tsbpf-config-"));
@@ -540,7 +540,7 @@ test("config: pipeline.stages picks and orders stages; unknown names list the st
     code: "CONFIG_UNKNOWN_STAGE",
     path: "pipeline.stages[3]",
     message:
-      'pipeline.stages[3]: no stage named "lnk" (stages: read, classify, relocate, maps, link)',
+      'pipeline.stages[3]: no stage named "lnk" (stages: read, classify, btf, relocate, maps, link)',
   });
   const own = await resolveConfig({ pipeline: { stages: ["read", "config-maps"] } }, {
     baseDir: ".",
@@ -596,6 +596,7 @@ test("config: pipeline.replace swaps a stage for a module's stage", async () => 
   assert.deepEqual(loader.pipeline.names(), [
     "read",
     "classify",
+    "btf",
     "relocate",
     "maps",
     "my-link",
@@ -611,7 +612,7 @@ test("config: pipeline.replace swaps a stage for a module's stage", async () => 
     code: "CONFIG_UNKNOWN_STAGE",
     path: "pipeline.replace.lnk",
     message:
-      'pipeline.replace.lnk: no stage named "lnk" (stages: read, classify, relocate, maps, link)',
+      'pipeline.replace.lnk: no stage named "lnk" (stages: read, classify, btf, relocate, maps, link)',
   });
   const dropped = await loadWritten((file) => ({
     pipeline: { stages: ["read"], replace: { link: rel(file, helper("replace_link.ts")) } },

@@ -1,4 +1,4 @@
-// Every fixture through the five stages, checked against fixtures/manifest.json
+// Every fixture through the built-in stages, checked against fixtures/manifest.json
 // (written from the C sources), in both byte orders.
 import { test } from "node:test";
 import assert from "node:assert/strict";

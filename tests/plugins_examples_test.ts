@@ -108,6 +108,7 @@ test("meta_section: records become metadata['tsbpf.meta'] in both byte orders", 
     "read",
     "classify",
     "tsbpf.meta",
+    "btf",
     "relocate",
     "maps",
     "link",
@@ -316,7 +317,16 @@ test("map_prefix: renames maps, keys and references, keeping the spec consistent
       for (const [name, map] of plain.maps) {
         const renamed = spec.maps.get(rename(name))!.copy();
         renamed.name = name;
+        // Names inside the map (inner template, map-of-maps slots) are renamed too: undo them.
+        if (renamed.innerMap !== undefined) renamed.innerMap.name = map.innerMap!.name;
+        renamed.contents = renamed.contents.map((kv, i) => ({
+          ...kv,
+          value: map.contents[i]?.value ?? kv.value,
+        }));
         assert.ok(renamed.equals(map), `${label}: map ${name} changed beyond its name`);
+        if (map.innerMap !== undefined) {
+          assert.equal(spec.maps.get(rename(name))!.innerMap!.name, `app_${map.innerMap.name}`);
+        }
       }
       for (const [name, prog] of plain.programs) {
         const got = spec.programs.get(name)!;
@@ -668,6 +678,7 @@ test("examples: all three in one loader", async () => {
     "read",
     "classify",
     "tsbpf.meta",
+    "btf",
     "relocate",
     "maps",
     "link",

@@ -8,10 +8,17 @@ import { readFixture } from "./_util.ts";
 
 const xdp = () => readFixture("bpfel/xdp_counter.o");
 
-test("plugins: core provides the five stages through the contract", () => {
+test("plugins: core provides the built-in stages through the contract", () => {
   const loader = Loader.create();
   assert.deepEqual(loader.plugins.map((p) => p.name), ["core"]);
-  assert.deepEqual(loader.pipeline.names(), ["read", "classify", "relocate", "maps", "link"]);
+  assert.deepEqual(loader.pipeline.names(), [
+    "read",
+    "classify",
+    "btf",
+    "relocate",
+    "maps",
+    "link",
+  ]);
   assert.equal(Loader.create([], { withoutCore: true }).pipeline.names().length, 0);
 });
 
@@ -27,6 +34,7 @@ test("plugins: stage edits apply in plugin order and can anchor on earlier plugi
   assert.deepEqual(loader.pipeline.names(), [
     "read",
     "classify",
+    "btf",
     "relocate",
     "maps",
     "b1",

@@ -20,8 +20,10 @@ import {
   readStage,
   relocateStage,
 } from "../stages/mod.ts";
-import { ElfError, LinkError, PipelineError } from "../errors/mod.ts";
-import { MapFlags, MapType, ProgramType } from "../collection/types.ts";
+import { ElfError, LinkError, PipelineError, TsbpfError } from "../errors/mod.ts";
+import { readElf } from "../elf/mod.ts";
+import { type BtfDatasec, BtfKind } from "../btf/types.ts";
+import { MapFlags, MapType, PinType, ProgramType } from "../collection/types.ts";
 import { readFixture } from "./_util.ts";
 
 const ORDERS = ["bpfel", "bpfeb"] as const;
@@ -221,13 +223,145 @@ for (const dir of ORDERS) {
     assert.equal(str.flags, MapFlags.BPF_F_RDONLY_PROG);
   });
 
-  test(`maps: ${dir} BTF maps without a BTF stage give a clear error`, async () => {
-    await assert.rejects(run(`${dir}/btf_maps.o`, "maps"), (err: unknown) => {
+  test(`btf: ${dir} .BTF parsed, data sections fixed up from the ELF`, async () => {
+    const ctx = await run(`${dir}/data_sections.o`, "btf");
+    const btf = ctx.btf!;
+    assert.ok(btf, "the object has .BTF");
+    assert.equal(btf.littleEndian, dir === "bpfel");
+    const data = btf.typeByName(".data", BtfKind.DATASEC) as BtfDatasec;
+    assert.equal(data.size, 20, "DATASEC size from the ELF section");
+    const offsets = Object.fromEntries(data.vars.map((v) => [btf.nameOf(v.type), v.offset]));
+    assert.deepEqual(offsets, { data_first: 0, data_second: 8, data_static: 16 });
+    assert.ok(ctx.btfExt, "the object has .BTF.ext");
+  });
+
+  test(`btf: ${dir} func and line info become instruction metadata and survive linking`, async () => {
+    const ctx = await run(`${dir}/subprograms.o`, "link");
+    const btf = ctx.btf!;
+    for (const prog of ctx.programs.values()) {
+      for (const ins of prog.instructions.filter((i) => i.symbol !== undefined)) {
+        assert.ok(ins.func !== undefined, `${prog.name}: ${ins.symbol} starts with func_info`);
+        assert.equal(
+          btf.nameOf(ins.func!),
+          ins.symbol,
+          `${prog.name}: func_info names ${ins.symbol}`,
+        );
+      }
+      const lines = prog.instructions.filter((i) => i.line !== undefined);
+      assert.ok(lines.length > 0, `${prog.name} has line info`);
+      assert.ok(lines.every((i) => i.line!.fileName.endsWith("subprograms.c")));
+    }
+    const nested = ctx.programs.get("sub_nested")!;
+    assert.ok(nested.instructions.some((i) => i.line?.lineText.includes("nested_outer(")));
+  });
+
+  test(`btf: ${dir} BTF maps: values, inner maps, key and value types`, async () => {
+    const ctx = await run(`${dir}/btf_maps.o`, "maps");
+    const btf = ctx.btf!;
+    const outer = ctx.maps.get("btf_outer")!;
+    assert.equal(outer.type, MapType.ARRAY_OF_MAPS);
+    assert.equal(outer.innerMap?.name, "btf_outer.inner", "libbpf's name for the inner template");
+    assert.equal(outer.innerMap?.type, MapType.ARRAY);
+    assert.deepEqual(outer.contents, [{ key: 0, value: "btf_inner" }]);
+    const jump = ctx.maps.get("btf_jump")!;
+    assert.deepEqual(jump.contents, [{ key: 1, value: "tail_target" }]);
+    const hash = ctx.maps.get("btf_hash")!;
+    assert.equal(btf.nameOf(hash.keyType!), "__u32");
+    assert.equal(btf.nameOf(hash.valueType!), "__u64");
+    assert.equal(ctx.maps.get("btf_ringbuf")!.keyType, undefined);
+    const more = await run(`${dir}/btf_maps_more.o`, "maps");
+    const flows = more.maps.get("flows")!;
+    assert.equal(more.btf!.nameOf(flows.keyType!), "flow_key");
+    assert.equal(flows.keySize, 16);
+    assert.equal(more.maps.get("pinned_counts")!.pinning, PinType.BY_NAME);
+    assert.equal(more.maps.get("scratch")!.flags, MapFlags.BPF_F_NUMA_NODE);
+    assert.equal(more.maps.get("seen")!.mapExtra, 3n, "__ulong() as an enum");
+  });
+
+  test(`btf: ${dir} .maps without .BTF is a clear error; a broken .BTF.ext is skipped with a warning`, async () => {
+    const bytes = readFixture(`${dir}/btf_maps.o`);
+    const e = readElf(bytes);
+    const noBtf = bytes.slice();
+    const names = e.sections[e.header.sectionNamesIndex];
+    // Rename ".BTF" to ".BTX": the object loses its BTF but keeps its .maps.
+    const at = names.offset +
+      noBtf.subarray(names.offset).findIndex((_, k) =>
+        new TextDecoder().decode(noBtf.subarray(names.offset + k, names.offset + k + 5)) ===
+          ".BTF\0"
+      );
+    noBtf[at + 3] = "X".charCodeAt(0);
+    await assert.rejects(defaultPipeline().run(noBtf), (err: unknown) => {
       assert.ok(err instanceof LinkError);
-      assert.equal(err.code, "LINK_BTF_MAPS_UNSUPPORTED");
-      assert.match(err.message, /^maps: section \.maps: /);
+      assert.equal(err.code, "LINK_BTF_MAPS_NO_BTF");
+      assert.match(
+        err.message,
+        /^maps: section \.maps: section \.maps defines maps with BTF, but the object has no \.BTF/,
+      );
       return true;
     });
+    const badExt = readFixture(`${dir}/socket_filter.o`).slice();
+    const ext = readElf(badExt).sectionByName(".BTF.ext")!;
+    badExt[ext.offset] ^= 0xff; // break the magic
+    const ctx = await defaultPipeline().runContext(badExt);
+    assert.equal(ctx.btfExt, undefined);
+    assert.ok(
+      ctx.diagnostics.some((d) =>
+        d.stage === "btf" && /without func and line info/.test(d.message)
+      ),
+    );
+    assert.ok(ctx.programs.size > 0);
+  });
+
+  test(`variables: ${dir} typed globals from DATASECs, settable before load`, async () => {
+    const spec = await defaultPipeline().run(readFixture(`${dir}/data_sections.o`));
+    const limit = spec.variables.get("ro_limit")!;
+    assert.deepEqual({ ...limit, type: undefined }, {
+      name: "ro_limit",
+      section: ".rodata",
+      offset: 0,
+      size: 4,
+      type: undefined,
+      linkage: "global",
+      constant: true,
+    });
+    assert.equal(spec.variables.get("data_static")!.linkage, "static");
+    assert.equal(spec.variables.get("big_buffer")!.size, 8192);
+    assert.equal(
+      spec.variables.has("unused_value"),
+      false,
+      "variables of pruned sections are left out",
+    );
+    assert.equal(spec.getVariable("ro_limit"), 1500);
+    assert.equal(spec.getVariable("data_second"), 2n, "64-bit values are bigints");
+    assert.equal(spec.getVariable("bss_counter"), 0n, ".bss reads as zero");
+    const copy = spec.copy();
+    copy.setVariable("ro_limit", 1000);
+    assert.equal(copy.getVariable("ro_limit"), 1000);
+    assert.equal(spec.getVariable("ro_limit"), 1500, "the original spec is unchanged");
+    const rodata = copy.maps.get(".rodata")!.contents[0].value as Uint8Array;
+    assert.equal(
+      new DataView(rodata.buffer, rodata.byteOffset).getUint32(0, dir === "bpfel"),
+      1000,
+    );
+    copy.setVariable("bss_counter", 7n);
+    assert.equal(
+      copy.maps.get(".bss")!.contents.length,
+      1,
+      ".bss gets contents once a variable is set",
+    );
+    assert.equal(copy.getVariable("bss_counter"), 7n);
+    assert.throws(
+      () => copy.setVariable("ro_limit", 1n << 40n),
+      (err: unknown) => err instanceof TsbpfError && /does not fit 4 bytes/.test(err.message),
+    );
+    assert.throws(
+      () => copy.setVariable("ro_limit", "x"),
+      (err: unknown) => err instanceof TsbpfError && /expected an integer/.test(err.message),
+    );
+    assert.throws(
+      () => copy.getVariable("nope"),
+      (err: unknown) => err instanceof TsbpfError && err.code === "SPEC_NO_VARIABLE",
+    );
   });
 
   test(`link: ${dir} calls point at their callee after flattening`, async () => {
@@ -295,7 +429,16 @@ test("pipeline: stage edits insert, replace and wrap by name", async () => {
       wrap: "maps",
       with: (inner) => ({ name: "maps", run: (ctx) => (seen.push("maps"), inner.run(ctx)) }),
     });
-  assert.deepEqual(p.names(), ["first", "read", "classify", "relocate", "maps", "link", "last"]);
+  assert.deepEqual(p.names(), [
+    "first",
+    "read",
+    "classify",
+    "btf",
+    "relocate",
+    "maps",
+    "link",
+    "last",
+  ]);
   const spec = await p.run(readFixture("bpfel/xdp_counter.o"));
   assert.deepEqual(seen, ["first", "maps", "last"]);
   assert.ok(spec.maps.has("counts"));
@@ -309,7 +452,7 @@ test("pipeline: stage edits insert, replace and wrap by name", async () => {
 test("pipeline: edits are immutable and unknown or duplicate names are errors", () => {
   const base = defaultPipeline();
   base.edit({ after: "read", stage: { name: "x", run() {} } });
-  assert.equal(base.names().length, 5);
+  assert.equal(base.names().length, 6);
   assert.throws(
     () => base.edit({ before: "nope", stage: { name: "x", run() {} } }),
     (err: unknown) => {
@@ -317,7 +460,7 @@ test("pipeline: edits are immutable and unknown or duplicate names are errors", 
       assert.equal(err.code, "PIPELINE_UNKNOWN_STAGE");
       assert.match(
         err.message,
-        /no stage named "nope" \(stages: read, classify, relocate, maps, link\)/,
+        /no stage named "nope" \(stages: read, classify, btf, relocate, maps, link\)/,
       );
       return true;
     },
@@ -360,7 +503,7 @@ test("pipeline: stages inserted after the same stage run in the order they were 
     .edit({ after: "link", stage: noop("third") })
     .edit({ before: "link", stage: noop("pre1") })
     .edit({ before: "link", stage: noop("pre2") });
-  assert.deepEqual(p.names().slice(4), [
+  assert.deepEqual(p.names().slice(5), [
     "pre1",
     "pre2",
     "link",

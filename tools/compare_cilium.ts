@@ -346,20 +346,8 @@ const STRING_SECTION = /^\.rodata\.str\d+\.\d+$/;
  * fails with. fixtures/manifest.json expects the same errors; when the
  * feature lands the error goes away and the file is compared field by field.
  */
-const TSBPF_GAPS: readonly KnownDifference[] = [
-  {
-    id: "tsbpf-gap-btf-maps",
-    gap: true,
-    reason:
-      "tsbpf gap: the default pipeline has no BTF maps stage yet, so objects with BTF-defined " +
-      'SEC(".maps") fail with LINK_BTF_MAPS_UNSUPPORTED (as fixtures/manifest.json expects for ' +
-      "btf_maps.o); cilium/ebpf 0.9.1 and libbpf read them",
-    matches(diff, ctx) {
-      return diff.kind === "file" && diff.field === "error" && diff.cilium === undefined &&
-        ctx.oursErrorCode === "LINK_BTF_MAPS_UNSUPPORTED";
-    },
-  },
-];
+/** Differences that are gaps in tsbpf rather than choices; none today. */
+const TSBPF_GAPS: readonly KnownDifference[] = [];
 
 /**
  * Differences between tsbpf and cilium/ebpf 0.9.1 that are understood, with
@@ -433,6 +421,27 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     matches(diff) {
       return diff.kind === "file" && diff.field === "error" &&
         /load BTF: reference to \.kconfig: not supported/.test(String(diff.cilium));
+    },
+  },
+  {
+    id: "btf-map-numa-node",
+    reason:
+      "libbpf reads numa_node in BTF map definitions (with BPF_F_NUMA_NODE); cilium 0.9.1 refuses the object " +
+      '("unrecognized field numa_node in BTF map definition"); current cilium/ebpf reads it',
+    matches(diff) {
+      return diff.kind === "file" && diff.field === "error" &&
+        /unrecognized field numa_node in BTF map definition/.test(String(diff.cilium));
+    },
+  },
+  {
+    id: "btf-map-strict",
+    reason:
+      "libbpf's parse_btf_map_def refuses a BTF map without a type and a pinning value other than NONE or " +
+      "BY_NAME; cilium 0.9.1 accepts both (an UNSPEC map, an unknown PinType). tsbpf refuses them as libbpf does",
+    matches(diff, ctx) {
+      return diff.kind === "file" && diff.field === "error" && diff.cilium === undefined &&
+        ctx.oursErrorCode === "LINK_BAD_BTF_MAP" &&
+        /map type isn't specified|invalid pinning value/.test(String(diff.ours));
     },
   },
   ...TSBPF_GAPS,
