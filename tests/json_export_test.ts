@@ -22,6 +22,7 @@ import {
   programTypeName,
 } from "../collection/mod.ts";
 import { ConfigError } from "../errors/mod.ts";
+import { Btf, BtfBuilder, BtfKind, marshalBtf } from "../btf/mod.ts";
 import { decodeInstructions, type Instruction } from "../isa/mod.ts";
 import {
   DOCUMENT_FORMAT,
@@ -254,6 +255,9 @@ function kitchenSink(): CollectionSpec {
       imm: 0,
       symbol: "target",
       sourceOffset: 0,
+      func: 3,
+      line: { fileName: "target.c", lineText: "return 0;", line: 3, column: 2 },
+      coreRelo: { typeId: 1, accessor: "0:0", kind: 0 },
     }],
   });
   const odd = new ProgramSpec({
@@ -275,7 +279,23 @@ function kitchenSink(): CollectionSpec {
     maps: new Map(maps.map((m) => [m.name, m])),
     programs: new Map([target, odd].map((p) => [p.name, p])),
     metadata: { tool: { version: [1, 2], ok: true, none: null, ratio: 0.5 } },
+    btf: kitchenBtf(),
   });
+}
+
+/** A small BTF for the kitchen sink's references: a struct (1), a prototype (2), a function (3). */
+function kitchenBtf(): Btf {
+  const builder = new BtfBuilder();
+  const s = builder.add({
+    kind: BtfKind.STRUCT,
+    name: "thing",
+    size: 4,
+    members: [],
+    kindFlag: false,
+  });
+  const fn = builder.func("target", builder.funcProto(0, []), 1);
+  assert.deepEqual([s, fn], [1, 3]);
+  return Btf.parse(marshalBtf(builder));
 }
 
 // ---------------------------------------------------------------------------
@@ -286,7 +306,15 @@ test("json export: golden fields of bpfel/xdp_counter.o", async () => {
   const doc = exportSpec(spec);
   assert.equal(doc.format, "tsbpf.collection/v1");
   assert.equal(doc.byteOrder, "little");
-  assert.deepEqual(Object.keys(doc), ["format", "byteOrder", "maps", "programs", "metadata"]);
+  assert.deepEqual(Object.keys(doc), [
+    "format",
+    "byteOrder",
+    "maps",
+    "programs",
+    "metadata",
+    "btf",
+  ]);
+  assert.ok(parseSpec(stringifySpec(spec)).btf!.lastId === spec.btf!.lastId, "the BTF goes along");
   assert.deepEqual(doc.maps.counts, {
     name: "counts",
     type: "array",
@@ -322,12 +350,25 @@ test("json export: golden fields of bpfel/xdp_counter.o", async () => {
     asm: "r2 = *(u32 *)(r1 + 0)",
     symbol: "xdp_count",
     sourceOffset: 0,
+    func: spec.btf!.typeByName("xdp_count", BtfKind.FUNC).id,
+    line: {
+      fileName: "./fixtures/src/xdp_counter.c",
+      lineText: "\tvoid *data = (void *)(long)ctx->data;",
+      line: 22,
+      column: 34,
+    },
   });
   assert.deepEqual(instructions[9], {
     raw: "18110000000000000000000000000000",
     asm: "r1 = map[counts] ll",
     reference: "counts",
     sourceOffset: 72,
+    line: {
+      fileName: "./fixtures/src/xdp_counter.c",
+      lineText: "\tcount = bpf_map_lookup_elem(&counts, &key);",
+      line: 27,
+      column: 10,
+    },
   });
   assert.deepEqual(instructions[10], { raw: "8500000001000000", asm: "call 1", sourceOffset: 88 });
   assert.deepEqual(instructions[18], { raw: "9500000000000000", asm: "exit", sourceOffset: 152 });
@@ -368,6 +409,8 @@ test("json export: equal specs give byte-identical text", async () => {
       programs: new Map([...spec.programs].reverse()),
       byteOrder: spec.byteOrder,
       metadata: spec.metadata,
+      btf: spec.btf,
+      variables: new Map([...spec.variables].reverse()),
     });
     assert.equal(stringifySpec(reversed), text, `${file}: reversed`);
   }

@@ -24,6 +24,7 @@ import { TsbpfError, type TsbpfErrorOptions } from "../../errors/mod.ts";
  * | `JSON_BAD_INSTRUCTION` | raw bytes that are not one instruction (8 bytes, or 16 for ld_imm64) |
  * | `JSON_MISMATCH` | two parts of the document disagree (a name and its key, `references` and the instructions) |
  * | `JSON_EXPORT_INVALID` | the exporter met a spec value the document cannot represent |
+ * | `JSON_BAD_BTF` | `btf` is hex, but not a `.BTF` blob the parser reads |
  */
 export type JsonSpecErrorCode =
   | "JSON_SYNTAX"
@@ -38,7 +39,8 @@ export type JsonSpecErrorCode =
   | "JSON_BAD_HEX"
   | "JSON_BAD_INSTRUCTION"
   | "JSON_MISMATCH"
-  | "JSON_EXPORT_INVALID";
+  | "JSON_EXPORT_INVALID"
+  | "JSON_BAD_BTF";
 
 /**
  * A document that is not a valid `tsbpf.collection/v1` document, or a spec

@@ -14,6 +14,8 @@ import type {
 } from "../../collection/spec.ts";
 import { attachTypeName, MapType, mapTypeName, programTypeName } from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
+import { marshalBtf } from "../../btf/marshal.ts";
+import type { VariableSpec } from "../../collection/variables.ts";
 import {
   encodeInstructions,
   formatInstruction,
@@ -29,6 +31,7 @@ import {
   type JsonMapEntry,
   type JsonPinning,
   type JsonProgram,
+  type JsonVariable,
 } from "./types.ts";
 import {
   copyJson,
@@ -110,7 +113,7 @@ export function exportSpec(spec: CollectionSpec, options: JsonExportOptions = {}
     }
     programs.push([name, exportProgram(prog, path, options)]);
   }
-  return {
+  const doc: JsonDocument = {
     format: DOCUMENT_FORMAT,
     byteOrder,
     // fromEntries makes own properties even of "__proto__".
@@ -118,6 +121,33 @@ export function exportSpec(spec: CollectionSpec, options: JsonExportOptions = {}
     programs: Object.fromEntries(programs),
     metadata: exportMetadata(spec.metadata),
   };
+  if (spec.variables.size > 0) {
+    doc.variables = Object.fromEntries(
+      [...spec.variables.keys()].sort().map((
+        name,
+      ) => [name, exportVariable(spec.variables.get(name)!, spec)]),
+    );
+  }
+  if (spec.btf !== undefined) doc.btf = toHex(marshalBtf(spec.btf));
+  return doc;
+}
+
+/** A variable, with its type's name when BTF has one (informative, not read back). */
+function exportVariable(v: VariableSpec, spec: CollectionSpec): JsonVariable {
+  const out: JsonVariable = {
+    section: v.section,
+    offset: v.offset,
+    size: v.size,
+    linkage: v.linkage,
+    constant: v.constant,
+  };
+  if (v.type !== undefined) {
+    out.type = v.type;
+    if (spec.btf !== undefined) {
+      out.typeName = spec.btf.nameOf(spec.btf.skipQualifiers(v.type)) || "(anon)";
+    }
+  }
+  return out;
 }
 
 /**
@@ -312,6 +342,8 @@ function exportMap(map: MapSpec, path: string, depth: number): JsonMap {
     contents,
   };
   if (map.extra !== undefined) out.extra = bytes(map.extra, keyPath(path, "extra"));
+  if (map.keyType !== undefined) out.keyType = u32(map.keyType, keyPath(path, "keyType"));
+  if (map.valueType !== undefined) out.valueType = u32(map.valueType, keyPath(path, "valueType"));
   return out;
 }
 
@@ -400,6 +432,9 @@ function exportInstructions(
     if (ins.symbol !== undefined) item.symbol = ins.symbol;
     if (ins.reference !== undefined) item.reference = ins.reference;
     if (ins.sourceOffset !== undefined) item.sourceOffset = ins.sourceOffset;
+    if (ins.func !== undefined) item.func = ins.func;
+    if (ins.line !== undefined) item.line = { ...ins.line };
+    if (ins.coreRelo !== undefined) item.coreRelo = { ...ins.coreRelo };
     out[i] = item;
   }
   return out;

@@ -26,6 +26,9 @@ import {
   programTypeName,
 } from "../../collection/types.ts";
 import { decodeInstructions, type Instruction, LD_IMM64_OPCODE } from "../../isa/mod.ts";
+import { Btf } from "../../btf/btf.ts";
+import type { VariableSpec } from "../../collection/variables.ts";
+import { TsbpfError } from "../../errors/mod.ts";
 import { JsonSpecError, type JsonSpecErrorCode } from "./errors.ts";
 import { DOCUMENT_FORMAT } from "./types.ts";
 import {
@@ -49,7 +52,26 @@ import { checkJsonText } from "./_json_text.ts";
 
 type Obj = Record<string, unknown>;
 
-const TOP_KEYS = ["format", "byteOrder", "maps", "programs", "metadata"] as const;
+const TOP_KEYS = [
+  "format",
+  "byteOrder",
+  "maps",
+  "programs",
+  "metadata",
+  "variables",
+  "btf",
+] as const;
+const VARIABLE_KEYS = [
+  "section",
+  "offset",
+  "size",
+  "linkage",
+  "constant",
+  "type",
+  "typeName",
+] as const;
+const LINE_KEYS = ["fileName", "lineText", "line", "column"] as const;
+const CORE_RELO_KEYS = ["typeId", "accessor", "kind"] as const;
 const MAP_KEYS = [
   "name",
   "type",
@@ -64,6 +86,8 @@ const MAP_KEYS = [
   "innerMap",
   "contents",
   "extra",
+  "keyType",
+  "valueType",
 ] as const;
 const PROGRAM_KEYS = [
   "name",
@@ -80,7 +104,16 @@ const PROGRAM_KEYS = [
   "functions",
   "instructions",
 ] as const;
-const INSTRUCTION_KEYS = ["raw", "asm", "symbol", "reference", "sourceOffset"] as const;
+const INSTRUCTION_KEYS = [
+  "raw",
+  "asm",
+  "symbol",
+  "reference",
+  "sourceOffset",
+  "func",
+  "line",
+  "coreRelo",
+] as const;
 const ENTRY_KEYS = ["key", "value"] as const;
 const REF_KEYS = ["program", "map"] as const;
 
@@ -149,7 +182,83 @@ export function importSpec(doc: unknown): CollectionSpec {
     object(top.metadata, "metadata", "an object of JSON values");
     metadata = copyJson(top.metadata, "metadata", importProblem) as Metadata;
   }
-  return new CollectionSpec({ maps, programs, byteOrder, metadata });
+  let btf: Btf | undefined;
+  if (has(top, "btf")) {
+    const blob = hex(top.btf, "btf");
+    try {
+      btf = Btf.parse(blob);
+    } catch (err) {
+      if (!(err instanceof TsbpfError)) throw err;
+      throw error("JSON_BAD_BTF", "btf", `not a .BTF blob: ${err.message}`, err);
+    }
+  }
+  const variables = new Map<string, VariableSpec>();
+  if (has(top, "variables")) {
+    const all = object(top.variables, "variables", "an object of variables by name");
+    for (const name of Object.keys(all)) {
+      variables.set(name, importVariable(all[name], keyPath("variables", name), name));
+    }
+  }
+  const spec = new CollectionSpec({ maps, programs, byteOrder, metadata, btf, variables });
+  checkBtfReferences(spec);
+  return spec;
+}
+
+function importVariable(value: unknown, path: string, name: string): VariableSpec {
+  const obj = object(value, path, "a variable");
+  checkKeys(obj, path, VARIABLE_KEYS, ["section", "offset", "size", "linkage", "constant"]);
+  const linkage = string(obj.linkage, keyPath(path, "linkage"));
+  if (linkage !== "static" && linkage !== "global" && linkage !== "extern") {
+    throw error(
+      "JSON_TYPE",
+      keyPath(path, "linkage"),
+      `expected "static", "global" or "extern", got ${describe(linkage)}`,
+    );
+  }
+  if (has(obj, "typeName")) string(obj.typeName, keyPath(path, "typeName"));
+  const variable: VariableSpec = {
+    name,
+    section: string(obj.section, keyPath(path, "section")),
+    offset: integer(obj.offset, keyPath(path, "offset"), U32_MAX),
+    size: integer(obj.size, keyPath(path, "size"), U32_MAX),
+    linkage,
+    constant: boolean(obj.constant, keyPath(path, "constant")),
+  };
+  if (has(obj, "type")) variable.type = integer(obj.type, keyPath(path, "type"), U32_MAX);
+  return variable;
+}
+
+/** BTF type IDs (map keys and values, variables, func info) must name types of the document's btf. */
+function checkBtfReferences(spec: CollectionSpec): void {
+  const last = spec.btf?.lastId ?? 0;
+  const check = (id: number | undefined, path: string) => {
+    if (id === undefined) return;
+    if (spec.btf === undefined) {
+      throw error("JSON_MISMATCH", path, "a BTF type ID, but the document has no btf");
+    }
+    if (id > last) {
+      throw error("JSON_MISMATCH", path, `type ID ${id} is past the btf's last type ${last}`);
+    }
+  };
+  for (const [name, map] of spec.maps) {
+    check(map.keyType, keyPath(keyPath("maps", name), "keyType"));
+    check(map.valueType, keyPath(keyPath("maps", name), "valueType"));
+  }
+  for (const [name, v] of spec.variables) {
+    check(v.type, keyPath(keyPath("variables", name), "type"));
+  }
+  for (const [name, prog] of spec.programs) {
+    prog.instructions.forEach((ins, i) => {
+      check(
+        ins.func,
+        keyPath(indexPath(keyPath(keyPath("programs", name), "instructions"), i), "func"),
+      );
+      check(
+        ins.coreRelo?.typeId,
+        keyPath(indexPath(keyPath(keyPath("programs", name), "instructions"), i), "coreRelo"),
+      );
+    });
+  }
 }
 
 /**
@@ -373,7 +482,15 @@ function importMap(value: unknown, path: string, place: MapPlace): MapSpec {
     }
   }
   const extra = has(obj, "extra") ? hex(obj.extra, keyPath(path, "extra")) : undefined;
+  const keyType = has(obj, "keyType")
+    ? integer(obj.keyType, keyPath(path, "keyType"), U32_MAX)
+    : undefined;
+  const valueType = has(obj, "valueType")
+    ? integer(obj.valueType, keyPath(path, "valueType"), U32_MAX)
+    : undefined;
   return new MapSpec({
+    keyType,
+    valueType,
     name,
     type,
     keySize,
@@ -569,6 +686,11 @@ function importInstructions(items: unknown[], path: string, littleEndian: boolea
     if (has(obj, "symbol")) ins.symbol = obj.symbol as string;
     if (has(obj, "reference")) ins.reference = obj.reference as string;
     if (has(obj, "sourceOffset")) ins.sourceOffset = obj.sourceOffset as number;
+    if (has(obj, "func")) ins.func = obj.func as number;
+    if (has(obj, "line")) ins.line = { ...(obj.line as NonNullable<Instruction["line"]>) };
+    if (has(obj, "coreRelo")) {
+      ins.coreRelo = { ...(obj.coreRelo as NonNullable<Instruction["coreRelo"]>) };
+    }
     out[i] = ins;
   }
   return out;
@@ -598,6 +720,24 @@ function checkInstruction(value: unknown, path: string, bytes: Uint8Array, size:
   if (has(obj, "reference")) string(obj.reference, keyPath(path, "reference"));
   if (has(obj, "sourceOffset")) {
     integer(obj.sourceOffset, keyPath(path, "sourceOffset"), Number.MAX_SAFE_INTEGER);
+  }
+  if (has(obj, "func")) integer(obj.func, keyPath(path, "func"), U32_MAX);
+  if (has(obj, "line")) {
+    const at = keyPath(path, "line");
+    const line = object(obj.line, at, "a source line");
+    checkKeys(line, at, LINE_KEYS, LINE_KEYS);
+    string(line.fileName, keyPath(at, "fileName"));
+    string(line.lineText, keyPath(at, "lineText"));
+    integer(line.line, keyPath(at, "line"), U32_MAX);
+    integer(line.column, keyPath(at, "column"), U32_MAX);
+  }
+  if (has(obj, "coreRelo")) {
+    const at = keyPath(path, "coreRelo");
+    const relo = object(obj.coreRelo, at, "a CO-RE relocation");
+    checkKeys(relo, at, CORE_RELO_KEYS, CORE_RELO_KEYS);
+    integer(relo.typeId, keyPath(at, "typeId"), U32_MAX);
+    string(relo.accessor, keyPath(at, "accessor"));
+    integer(relo.kind, keyPath(at, "kind"), U32_MAX);
   }
   return size + raw.length / 2;
 }

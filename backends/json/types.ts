@@ -22,6 +22,10 @@ export interface JsonDocument {
   programs: Record<string, JsonProgram>;
   /** The spec's metadata, as is (written with sorted keys). */
   metadata: Metadata;
+  /** Global variables by name, sorted; absent when there are none. */
+  variables?: Record<string, JsonVariable>;
+  /** The collection's BTF as marshalled `.BTF` bytes in hex; absent without BTF. */
+  btf?: string;
 }
 
 /** How a map's `pinning` is written: libbpf's pin type, or its number when it has no name. */
@@ -55,6 +59,10 @@ export interface JsonMap {
   contents: JsonMapEntry[];
   /** Bytes of a legacy map definition past the standard fields, in hex. */
   extra?: string;
+  /** BTF type ID of the key in the document's `btf`. */
+  keyType?: number;
+  /** BTF type ID of the value in the document's `btf`. */
+  valueType?: number;
 }
 
 /** A map value that names a program (prog_array maps only). */
@@ -119,4 +127,28 @@ export interface JsonInstruction {
   reference?: string;
   /** Byte offset of the instruction in its ELF section. */
   sourceOffset?: number;
+  /** BTF FUNC type ID starting here (func_info). */
+  func?: number;
+  /** The source line starting here (line_info). */
+  line?: { fileName: string; lineText: string; line: number; column: number };
+  /** The CO-RE relocation of this instruction. */
+  coreRelo?: { typeId: number; accessor: string; kind: number };
+}
+
+/** A global variable (see `VariableSpec`). */
+export interface JsonVariable {
+  /** The data-section map it lives in. */
+  section: string;
+  /** Byte offset in the section. */
+  offset: number;
+  /** Size in bytes. */
+  size: number;
+  /** `static`, `global` or `extern`. */
+  linkage: "static" | "global" | "extern";
+  /** In a `.rodata*` section. */
+  constant: boolean;
+  /** BTF type ID of its value in the document's `btf`. */
+  type?: number;
+  /** Name of that type (informative; not read back). */
+  typeName?: string;
 }
