@@ -14,6 +14,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import type { Command, CommandIo } from "./cli/command.ts";
 import { UsageError } from "./cli/command.ts";
+import { btfCommand } from "./cli/btf.ts";
 import { disasmCommand } from "./cli/disasm.ts";
 import { exportCommand } from "./cli/export.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   disasmCommand,
   runCommand,
+  btfCommand,
 ];
 
 const COMMON = {

@@ -16,11 +16,12 @@ export const disasmCommand: Command = {
 
 Prints each program of FILE after relocation and linking, in LLVM's BPF
 assembly syntax, with references resolved (call nested_outer,
-r1 = map[counts] ll). Subprograms follow their caller.
+r1 = map[counts] ll) and, when the object has .BTF.ext line info, the
+source line before its first instruction. Subprograms follow their caller.
 
 Options:
   --program NAME  only this program
-  --raw           immediates as llvm-objdump shows them, no resolved names
+  --raw           as llvm-objdump shows them: no resolved names, no source lines
   -c, --config F  plugins and pipeline settings from config file F
   --debug         print the stack of an error
   -h, --help      this text
@@ -42,9 +43,9 @@ Options:
         throw new UsageError(`no program ${JSON.stringify(name)} in ${file} (programs: ${known})`);
       }
       io.out(`Program ${name} (section ${prog.sectionName}):\n`);
-      io.out(
-        disassemble(prog.instructions, { annotate: !args.values.raw }).replace(/^\n/, "") + "\n",
-      );
+      const raw = args.values.raw === true;
+      const text = disassemble(prog.instructions, { annotate: !raw, sourceLines: !raw });
+      io.out(text.replace(/^\n/, "") + "\n");
     }
     return 0;
   },

@@ -106,6 +106,12 @@ export interface DisassembleOptions extends FormatOptions {
    * Default `true`.
    */
   littleEndian?: boolean;
+  /**
+   * Print the source line (`.BTF.ext` line_info, an instruction's `line`)
+   * as a `; text` line before the first instruction of each line, as
+   * `bpftool prog dump xlated` and `llvm-objdump -S` do. Default `false`.
+   */
+  sourceLines?: boolean;
 }
 
 /**
@@ -202,6 +208,10 @@ export function disassemble(
       // An ld_imm64 LLVM cannot decode takes one slot; the next is shown on its own.
       if (view.opcode === LD_IMM64_OPCODE && slotOwner[slot] >= 0 && llvm14DecodesLoadImm64(view)) {
         size = 16;
+      }
+      const source = slotOwner[slot] >= 0 ? view.line : undefined;
+      if (options.sourceLines && source !== undefined && source.lineText.trim() !== "") {
+        lines.push(`; ${source.lineText.trim()}`);
       }
       let line = `${String(slot).padStart(8, " ")}:\t${text ?? "<unknown>"}`;
       if (text !== undefined && isJump(view)) {

@@ -230,3 +230,41 @@ test("cli: the bundled examples/tsbpf.json runs, and examples/inspect.ts works",
   );
   assert.match(s.stdout, /copy equals original: false/);
 });
+
+test("cli: btf dump prints bpftool's raw lines, C and JSON", async () => {
+  const { haveCommand } = await import("./_util.ts");
+  const file = fixturePath("bpfeb/btf_maps.o");
+  const raw = tsbpf("btf", "dump", file);
+  assert.equal(raw.code, 0, raw.stderr);
+  assert.match(raw.stdout, /^\[1\] /);
+  if (haveCommand("bpftool")) {
+    const want = spawnSync("bpftool", ["btf", "dump", "file", file, "format", "raw"], {
+      encoding: "utf8",
+    });
+    assert.equal(raw.stdout, want.stdout, "same lines as bpftool");
+  } else {
+    console.log("skipped bpftool comparison: bpftool is not installed");
+  }
+  const c = tsbpf("btf", "dump", file, "--format", "c");
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /#ifndef __VMLINUX_H__/);
+  const json = JSON.parse(tsbpf("btf", "dump", file, "--format", "json").stdout);
+  assert.ok(Array.isArray(json.types) && json.types.length > 0);
+  assert.equal(tsbpf("btf", "list", file).code, 2);
+  assert.equal(tsbpf("btf", "dump", file, "--format", "yaml").code, 2);
+  const noBtf = tsbpf(
+    "btf",
+    "dump",
+    fixturePath("bad_links/static_map.bpfel.o").replace("static_map", "version_short"),
+  );
+  assert.equal(noBtf.code, 0, "objects with .BTF dump even when they do not load");
+  const notBtf = tsbpf("btf", "dump", cli);
+  assert.equal(notBtf.code, 1);
+  assert.match(notBtf.stderr, /^tsbpf: .*BTF/);
+});
+
+test("cli: disasm shows source lines from .BTF.ext", () => {
+  const r = tsbpf("disasm", fixturePath("bpfel/xdp_counter.o"));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /; count = bpf_map_lookup_elem\(&counts, &key\);\n\s+\d+:\t/);
+});
