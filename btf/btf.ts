@@ -30,6 +30,7 @@ import {
   readLayout,
 } from "./_index.ts";
 import { StringTable } from "./_strings.ts";
+import { type AlignMemo, resolveAlign, resolveSize, skipModifiers } from "./_resolve.ts";
 import {
   type BtfComposite,
   type BtfDatasec,
@@ -56,14 +57,6 @@ export interface BtfParseOptions {
    */
   base?: Btf;
 }
-
-/** libbpf's `MAX_RESOLVE_DEPTH`: how many typedef/qualifier/array hops `sizeOf` and the skip helpers follow. */
-const MAX_RESOLVE_DEPTH = 32;
-/** How deep `alignOf` nests (members, arrays, typedefs) before calling it a loop. */
-const MAX_ALIGN_DEPTH = 256;
-/** `alignOf` memo marker: a composite whose alignment is being computed (seeing it again is a loop). */
-const ALIGN_IN_PROGRESS = 255;
-const UINT32_MAX = 0xffffffff;
 
 /** The names libbpf's `determine_ptr_size` takes for `long`. */
 const LONG_NAMES = new Set([
@@ -126,7 +119,7 @@ export class Btf {
   #names?: Map<string, number | number[]>;
   /** Flavoured names (`foo___v2`) by essential name, built with `#names`. */
   #flavours?: Map<string, number[]>;
-  #alignMemo?: Uint8Array;
+  #alignMemo?: AlignMemo;
   #pointerSize = 0;
 
   private constructor(
@@ -348,53 +341,7 @@ export class Btf {
    * `BTF_LOOP` after 32 hops.
    */
   sizeOf(id: number): number {
-    let nelems = 1;
-    let cur = id;
-    for (let depth = 0; depth < MAX_RESOLVE_DEPTH; depth++) {
-      const t = this.type(cur);
-      let size: number;
-      switch (t.kind) {
-        case BtfKind.INT:
-        case BtfKind.STRUCT:
-        case BtfKind.UNION:
-        case BtfKind.ENUM:
-        case BtfKind.ENUM64:
-        case BtfKind.DATASEC:
-        case BtfKind.FLOAT:
-          size = t.size;
-          break;
-        case BtfKind.PTR:
-          size = this.pointerSize;
-          break;
-        case BtfKind.TYPEDEF:
-        case BtfKind.VOLATILE:
-        case BtfKind.CONST:
-        case BtfKind.RESTRICT:
-        case BtfKind.VAR:
-        case BtfKind.DECL_TAG:
-        case BtfKind.TYPE_TAG:
-          cur = t.type;
-          continue;
-        case BtfKind.ARRAY:
-          if (nelems !== 0 && t.nelems > Math.floor(UINT32_MAX / nelems)) throw this.#overflow(id);
-          nelems *= t.nelems;
-          cur = t.type;
-          continue;
-        default:
-          throw new BtfError(
-            "BTF_NO_SIZE",
-            `type ${id}${cur === id ? "" : ` (through type ${cur})`} is ${
-              this.#describe(t)
-            }, which has no size`,
-          );
-      }
-      if (nelems !== 0 && size > Math.floor(UINT32_MAX / nelems)) throw this.#overflow(id);
-      return nelems * size;
-    }
-    throw new BtfError(
-      "BTF_LOOP",
-      `type ${id}: more than ${MAX_RESOLVE_DEPTH} typedef/qualifier/array hops (a loop?) resolving its size`,
-    );
+    return resolveSize(this, id);
   }
 
   /**
@@ -405,17 +352,20 @@ export class Btf {
    * without one and `BTF_LOOP` for a struct containing itself.
    */
   alignOf(id: number): number {
-    return this.#align(id, 0);
+    // Composites of the base are remembered by the base.
+    const owner = id < this.firstId && this.base !== undefined ? this.base : this;
+    owner.#alignMemo ??= new Map();
+    return resolveAlign(this, id, owner.#alignMemo);
   }
 
   /** Follow VOLATILE, CONST, RESTRICT and TYPE_TAG from `id`; returns the first other type's ID. */
   skipQualifiers(id: number): number {
-    return this.#skip(id, false);
+    return skipModifiers(this, id, false);
   }
 
   /** Follow TYPEDEF and qualifiers from `id` (libbpf's `skip_mods_and_typedefs`); returns the first other type's ID. */
   skipTypedefs(id: number): number {
-    return this.#skip(id, true);
+    return skipModifiers(this, id, true);
   }
 
   /**
@@ -443,107 +393,6 @@ export class Btf {
       if (name !== undefined && LONG_NAMES.has(name)) return size;
     }
     return 0;
-  }
-
-  #skip(id: number, typedefs: boolean): number {
-    let cur = id;
-    for (let depth = 0; depth <= MAX_RESOLVE_DEPTH; depth++) {
-      const t = this.type(cur);
-      switch (t.kind) {
-        case BtfKind.TYPEDEF:
-          if (!typedefs) return cur;
-          cur = t.type;
-          break;
-        case BtfKind.VOLATILE:
-        case BtfKind.CONST:
-        case BtfKind.RESTRICT:
-        case BtfKind.TYPE_TAG:
-          cur = t.type;
-          break;
-        default:
-          return cur;
-      }
-    }
-    throw new BtfError(
-      "BTF_LOOP",
-      `type ${id}: more than ${MAX_RESOLVE_DEPTH} ${
-        typedefs ? "typedef/qualifier" : "qualifier"
-      } hops (a loop?)`,
-    );
-  }
-
-  #align(id: number, depth: number): number {
-    if (depth > MAX_ALIGN_DEPTH) {
-      throw new BtfError(
-        "BTF_LOOP",
-        `type ${id}: nested more than ${MAX_ALIGN_DEPTH} levels deep (a loop?) computing its alignment`,
-      );
-    }
-    const t = this.type(id);
-    switch (t.kind) {
-      case BtfKind.INT:
-      case BtfKind.ENUM:
-      case BtfKind.ENUM64:
-      case BtfKind.FLOAT: {
-        const align = Math.min(this.pointerSize, t.size);
-        if (align === 0) {
-          throw new BtfError(
-            "BTF_NO_ALIGNMENT",
-            `type ${id} is ${this.#describe(t)} of size 0: no alignment`,
-          );
-        }
-        return align;
-      }
-      case BtfKind.PTR:
-        return this.pointerSize;
-      case BtfKind.TYPEDEF:
-      case BtfKind.VOLATILE:
-      case BtfKind.CONST:
-      case BtfKind.RESTRICT:
-      case BtfKind.TYPE_TAG:
-      case BtfKind.ARRAY:
-        return this.#align(t.type, depth + 1);
-      case BtfKind.STRUCT:
-      case BtfKind.UNION:
-        if (id < this.firstId) return this.base!.#align(id, depth);
-        return this.#alignComposite(t, depth);
-      default:
-        throw new BtfError(
-          "BTF_NO_ALIGNMENT",
-          `type ${id} is ${this.#describe(t)}, which has no alignment`,
-        );
-    }
-  }
-
-  #alignComposite(t: BtfComposite, depth: number): number {
-    const memo = (this.#alignMemo ??= new Uint8Array(this.#count));
-    const idx = t.id - this.firstId;
-    const known = memo[idx];
-    if (known === ALIGN_IN_PROGRESS) {
-      throw new BtfError(
-        "BTF_LOOP",
-        `${this.#describe(t)} contains itself (computing its alignment)`,
-      );
-    }
-    if (known !== 0) return known;
-    memo[idx] = ALIGN_IN_PROGRESS;
-    let result = 0;
-    try {
-      let maxAlign = 1;
-      for (const m of t.members) {
-        const align = this.#align(m.type, depth + 1);
-        if (align > maxAlign) maxAlign = align;
-        // A member off its type's alignment means the struct is packed.
-        if (m.bitfieldSize === 0 && m.bitOffset % (8 * align) !== 0) {
-          result = 1;
-          break;
-        }
-      }
-      if (result === 0) result = t.size % maxAlign !== 0 ? 1 : maxAlign;
-    } finally {
-      memo[idx] = result;
-    }
-    return result;
   }
 
   #decodable(idx: number): boolean {
@@ -642,10 +491,6 @@ export class Btf {
       "BTF_BAD_TYPE_ID",
       `type ID ${id} is out of range: valid IDs are 0..${this.lastId}`,
     );
-  }
-
-  #overflow(id: number): BtfError {
-    return new BtfError("BTF_SIZE_OVERFLOW", `type ${id}: size overflows 32 bits`);
   }
 
   #describe(t: BtfType): string {

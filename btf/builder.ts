@@ -18,6 +18,7 @@
 
 import { BtfError } from "../errors/mod.ts";
 import type { Btf } from "./btf.ts";
+import { resolveAlign, resolveSize, skipModifiers } from "./_resolve.ts";
 import {
   type BtfComposite,
   type BtfEnum64Value,
@@ -40,10 +41,6 @@ export type BtfTypeInit = DistributiveOmit<BtfType, "id">;
 
 /** Pointer size of the BPF target (libbpf enforces 8 for BPF objects). */
 const POINTER_SIZE = 8;
-/** libbpf's `MAX_RESOLVE_DEPTH`: how far size resolution follows references. */
-const MAX_RESOLVE_DEPTH = 32;
-/** How deep alignment nests (members, arrays, typedefs) before it counts as a loop. */
-const MAX_ALIGN_DEPTH = 256;
 /** The index type clang and pahole give arrays. */
 const ARRAY_INDEX_TYPE_NAME = "__ARRAY_SIZE_TYPE__";
 
@@ -255,11 +252,6 @@ export interface BtfBuilderOptions {
   strings?: BtfStringTable;
 }
 
-/** Either a parsed blob or a builder: anything types can be read from by ID. */
-interface TypeSource {
-  type(id: number): BtfType;
-}
-
 /**
  * An in-memory set of BTF types with a {@link Btf}-like read side.
  *
@@ -278,6 +270,8 @@ export class BtfBuilder {
   readonly littleEndian: boolean;
   /** The string section (offsets absolute, continuing the base's for split BTF). */
   readonly strings: BtfStringTable;
+  /** Pointer size of the target: 8, as libbpf requires for BPF objects. */
+  readonly pointerSize: number = POINTER_SIZE;
   #types: BtfType[] = [];
   #names?: Map<string, number[]>;
   #indexTypeId = 0;
@@ -438,17 +432,17 @@ export class BtfBuilder {
 
   /** Alignment in bytes, like libbpf's `btf__align_of`. */
   alignOf(id: number): number {
-    return alignOf(this, id, 0);
+    return resolveAlign(this, id);
   }
 
   /** Follow VOLATILE/CONST/RESTRICT/TYPE_TAG. */
   skipQualifiers(id: number): number {
-    return skip(this, id, false);
+    return skipModifiers(this, id, false);
   }
 
   /** Follow TYPEDEF and qualifiers (libbpf's `skip_mods_and_typedefs`). */
   skipTypedefs(id: number): number {
-    return skip(this, id, true);
+    return skipModifiers(this, id, true);
   }
 
   // Convenience constructors for each kind.
@@ -712,129 +706,4 @@ function internNames(strings: BtfStringTable, t: BtfType): void {
       for (const p of t.params) strings.add(p.name);
       break;
   }
-}
-
-function kindLabel(t: BtfType): string {
-  return btfKindName(t.kind);
-}
-
-/** libbpf's `btf__resolve_size` over any type source. */
-function resolveSize(source: TypeSource, id: number): number {
-  let nelems = 1;
-  let cur = id;
-  for (let depth = 0; depth < MAX_RESOLVE_DEPTH; depth++) {
-    const t = source.type(cur);
-    switch (t.kind) {
-      case BtfKind.INT:
-      case BtfKind.STRUCT:
-      case BtfKind.UNION:
-      case BtfKind.ENUM:
-      case BtfKind.ENUM64:
-      case BtfKind.DATASEC:
-      case BtfKind.FLOAT:
-        return checkedProduct(nelems, t.size, id);
-      case BtfKind.PTR:
-        return checkedProduct(nelems, POINTER_SIZE, id);
-      case BtfKind.TYPEDEF:
-      case BtfKind.VOLATILE:
-      case BtfKind.CONST:
-      case BtfKind.RESTRICT:
-      case BtfKind.TYPE_TAG:
-      case BtfKind.VAR:
-      case BtfKind.DECL_TAG:
-        cur = t.type;
-        break;
-      case BtfKind.ARRAY:
-        nelems = checkedProduct(nelems, t.nelems, id);
-        cur = t.type;
-        break;
-      default:
-        throw new BtfError(
-          "BTF_NO_SIZE",
-          `type ${id}: ${t.id === 0 ? "void" : `${kindLabel(t)} [${t.id}]`} has no size`,
-        );
-    }
-  }
-  throw new BtfError(
-    "BTF_LOOP",
-    `type ${id}: more than ${MAX_RESOLVE_DEPTH} levels to resolve its size`,
-  );
-}
-
-function checkedProduct(a: number, b: number, id: number): number {
-  const p = a * b;
-  if (p > 0xffffffff) {
-    throw new BtfError("BTF_SIZE_OVERFLOW", `type ${id}: size ${p} overflows u32`);
-  }
-  return p;
-}
-
-/** libbpf's `btf__align_of` over any type source. */
-function alignOf(source: TypeSource, id: number, depth: number): number {
-  if (depth >= MAX_ALIGN_DEPTH) {
-    throw new BtfError(
-      "BTF_LOOP",
-      `type ${id}: more than ${MAX_ALIGN_DEPTH} levels to resolve its alignment`,
-    );
-  }
-  const t = source.type(id);
-  switch (t.kind) {
-    case BtfKind.INT:
-    case BtfKind.ENUM:
-    case BtfKind.ENUM64:
-    case BtfKind.FLOAT:
-      return Math.min(POINTER_SIZE, t.size);
-    case BtfKind.PTR:
-      return POINTER_SIZE;
-    case BtfKind.TYPEDEF:
-    case BtfKind.VOLATILE:
-    case BtfKind.CONST:
-    case BtfKind.RESTRICT:
-    case BtfKind.TYPE_TAG:
-    case BtfKind.ARRAY:
-      return alignOf(source, t.type, depth + 1);
-    case BtfKind.STRUCT:
-    case BtfKind.UNION: {
-      let max = 1;
-      for (const m of t.members) {
-        const a = alignOf(source, m.type, depth + 1);
-        max = Math.max(max, a);
-        // A member off its natural alignment means the composite is packed.
-        if (m.bitfieldSize === 0 && m.bitOffset % (8 * a) !== 0) return 1;
-      }
-      return t.size % max !== 0 ? 1 : max;
-    }
-    default:
-      throw new BtfError(
-        "BTF_NO_ALIGNMENT",
-        `type ${id}: ${t.id === 0 ? "void" : `${kindLabel(t)} [${t.id}]`} has no alignment`,
-      );
-  }
-}
-
-function skip(source: TypeSource, id: number, typedefs: boolean): number {
-  let cur = id;
-  for (let depth = 0; depth < MAX_RESOLVE_DEPTH; depth++) {
-    const t = source.type(cur);
-    switch (t.kind) {
-      case BtfKind.VOLATILE:
-      case BtfKind.CONST:
-      case BtfKind.RESTRICT:
-      case BtfKind.TYPE_TAG:
-        cur = t.type;
-        continue;
-      case BtfKind.TYPEDEF:
-        if (typedefs) {
-          cur = t.type;
-          continue;
-        }
-        return cur;
-      default:
-        return cur;
-    }
-  }
-  throw new BtfError(
-    "BTF_LOOP",
-    `type ${id}: more than ${MAX_RESOLVE_DEPTH} qualifiers or typedefs`,
-  );
 }
