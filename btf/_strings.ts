@@ -13,7 +13,8 @@ const utf8 = new TextDecoder();
 // "latin1" is windows-1252 in the Encoding Standard: still one char per byte.
 const latin1 = new TextDecoder("latin1");
 
-const CACHE_SIZE = 1 << 13;
+/** Most cache slots: names repeat across vmlinux's 126k types. */
+const MAX_CACHE_SIZE = 1 << 13;
 
 /** One blob's string section; offsets are relative to its start. */
 export class StringTable {
@@ -26,11 +27,16 @@ export class StringTable {
   #ascii = false;
   #cacheKeys?: Int32Array;
   #cacheValues?: string[];
+  /** Slots, a power of two: an object's small section needs few (about one per 16 bytes). */
+  readonly #cacheSize: number;
 
   constructor(bytes: Uint8Array, start: number, length: number) {
     this.#bytes = bytes;
     this.#start = start;
     this.length = length;
+    let size = 16;
+    while (size < MAX_CACHE_SIZE && size * 16 < length) size <<= 1;
+    this.#cacheSize = size;
   }
 
   /**
@@ -42,7 +48,7 @@ export class StringTable {
     if (!((offset >>> 0) === offset && offset < this.length)) return undefined;
     const keys = this.#cacheKeys;
     if (keys === undefined) return this.#init(offset);
-    const slot = offset & (CACHE_SIZE - 1);
+    const slot = offset & (this.#cacheSize - 1);
     if (keys[slot] === offset) return this.#cacheValues![slot];
     const all = this.#all!;
     const end = all.indexOf("\0", offset);
@@ -63,8 +69,8 @@ export class StringTable {
       }
     }
     this.#ascii = ascii;
-    this.#cacheKeys = new Int32Array(CACHE_SIZE).fill(-1);
-    this.#cacheValues = new Array<string>(CACHE_SIZE).fill("");
+    this.#cacheKeys = new Int32Array(this.#cacheSize).fill(-1);
+    this.#cacheValues = new Array<string>(this.#cacheSize).fill("");
     return this.get(offset);
   }
 
