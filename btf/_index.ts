@@ -8,6 +8,7 @@
  * @module
  */
 
+import { slabU32, slabU8 } from "../internal/slab.ts";
 import { BtfError } from "../errors/mod.ts";
 
 /** `BTF_MAGIC`. */
@@ -282,8 +283,8 @@ export function indexTypes(
   // In words; fractional when the section length is not a multiple of 4.
   const lenWords = sectionLen / 4;
   const capacity = Math.floor(sectionLen / BTF_TYPE_LEN);
-  const starts = new Uint32Array(capacity);
-  const kinds = new Uint8Array(capacity);
+  const starts = slabU32(capacity);
+  const kinds = slabU8(capacity);
   const layout = options.layout;
   let n = 0;
   let w = 0;
@@ -314,7 +315,7 @@ export function indexTypes(
   }
   return n === capacity
     ? { words, starts, kinds }
-    : { words, starts: starts.slice(0, n), kinds: kinds.slice(0, n) };
+    : { words, starts: starts.subarray(0, n), kinds: kinds.subarray(0, n) };
 }
 
 /** Size in words of a kind this parser does not know, from the layout section. */

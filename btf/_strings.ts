@@ -9,12 +9,26 @@
  * @module
  */
 
+import { slabU32 } from "../internal/slab.ts";
+
 const utf8 = new TextDecoder();
 // "latin1" is windows-1252 in the Encoding Standard: still one char per byte.
 const latin1 = new TextDecoder("latin1");
 
 /** Most cache slots: names repeat across vmlinux's 126k types. */
 const MAX_CACHE_SIZE = 1 << 13;
+
+/** Sections up to this size are turned into a string without a TextDecoder. */
+const SMALL_SECTION = 1 << 16;
+
+/** Latin-1 text of `bytes`, one char per byte, in chunks the argument list can hold. */
+function fromCharCodes(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+  }
+  return out;
+}
 
 /** One blob's string section; offsets are relative to its start. */
 export class StringTable {
@@ -25,7 +39,8 @@ export class StringTable {
   #all?: string;
   /** Whether the whole section is ASCII (then every slice is the string). */
   #ascii = false;
-  #cacheKeys?: Int32Array;
+  /** Offset + 1 of the string in each slot; 0 for an empty slot. */
+  #cacheKeys?: Uint32Array;
   #cacheValues?: string[];
   /** Slots, a power of two: an object's small section needs few (about one per 16 bytes). */
   readonly #cacheSize: number;
@@ -49,18 +64,17 @@ export class StringTable {
     const keys = this.#cacheKeys;
     if (keys === undefined) return this.#init(offset);
     const slot = offset & (this.#cacheSize - 1);
-    if (keys[slot] === offset) return this.#cacheValues![slot];
+    if (keys[slot] === offset + 1) return this.#cacheValues![slot];
     const all = this.#all!;
     const end = all.indexOf("\0", offset);
     const s = this.#ascii ? all.slice(offset, end) : this.#decode(all, offset, end);
-    keys[slot] = offset;
+    keys[slot] = offset + 1;
     this.#cacheValues![slot] = s;
     return s;
   }
 
   #init(offset: number): string | undefined {
     const section = this.#bytes.subarray(this.#start, this.#start + this.length);
-    this.#all = latin1.decode(section);
     let ascii = true;
     for (let i = 0; i < section.length; i++) {
       if (section[i] >= 0x80) {
@@ -68,8 +82,11 @@ export class StringTable {
         break;
       }
     }
+    // A decoder call has a fixed cost that dominates for an object's few
+    // KiB of names; fromCharCode over chunks is cheaper there.
+    this.#all = section.length <= SMALL_SECTION ? fromCharCodes(section) : latin1.decode(section);
     this.#ascii = ascii;
-    this.#cacheKeys = new Int32Array(this.#cacheSize).fill(-1);
+    this.#cacheKeys = slabU32(this.#cacheSize);
     this.#cacheValues = new Array<string>(this.#cacheSize).fill("");
     return this.get(offset);
   }

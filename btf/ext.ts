@@ -429,18 +429,18 @@ function readLineInfo(
     const fileNameOff = r.view.getUint32(p + 4, r.le);
     const lineOff = r.view.getUint32(p + 8, r.le);
     const lineCol = r.view.getUint32(p + 12, r.le);
-    const where = { offset: p };
-    const fileName = resolveString(
+    // Most file names repeat: look in the memo before building an error description.
+    const fileName = r.cache.get(fileNameOff) ?? resolveString(
       r,
       fileNameOff,
       () => `line_info of section ${section}: record ${i}: file_name_off ${fileNameOff}`,
-      where,
+      { offset: p },
     );
-    const lineText = resolveString(
+    const lineText = r.cache.get(lineOff) ?? resolveString(
       r,
       lineOff,
       () => `line_info of section ${section}: record ${i}: line_off ${lineOff}`,
-      where,
+      { offset: p },
     );
     out[i] = {
       insnOff,

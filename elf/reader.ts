@@ -10,6 +10,7 @@
  * @module
  */
 
+import { slabF64, slabU32 } from "../internal/slab.ts";
 import { ElfError } from "../errors/mod.ts";
 import {
   EI_CLASS,
@@ -288,11 +289,11 @@ export class ElfFile {
       }
     }
 
-    const offsets = new Float64Array(shnum);
-    const sizes = new Float64Array(shnum);
-    const types = new Uint32Array(shnum);
-    const links = new Uint32Array(shnum);
-    const entsizes = new Float64Array(shnum);
+    const offsets = slabF64(shnum);
+    const sizes = slabF64(shnum);
+    const types = slabU32(shnum);
+    const links = slabU32(shnum);
+    const entsizes = slabF64(shnum);
     const sections: ElfSection[] = new Array(shnum);
     let symtab = -1;
 

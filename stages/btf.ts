@@ -9,7 +9,7 @@
 import { Btf } from "../btf/btf.ts";
 import { parseBtfExt } from "../btf/ext.ts";
 import { type BtfDatasec, BtfKind } from "../btf/types.ts";
-import { SHN_LORESERVE, STT_OBJECT, STT_SECTION } from "../elf/constants.ts";
+import { STT_NOTYPE, STT_OBJECT, STT_SECTION } from "../elf/constants.ts";
 import { BtfError, withContext } from "../errors/mod.ts";
 import type { LoadContext } from "./context.ts";
 import { requireElf, sectionsOfKind } from "./context.ts";
@@ -69,24 +69,24 @@ function fixupDatasecs(ctx: LoadContext, btf: Btf): void {
   for (const sec of ctx.sections.values()) {
     sectionsByName.set(sec.section.name, { index: sec.section.index, size: sec.section.size });
   }
-  // Symbol values by (section index, name), for global and static variables.
-  const symbols = new Map<string, number>();
-  for (const sym of ctx.symbols) {
-    if (sym.type === STT_SECTION || sym.name === "" || sym.sectionIndex >= SHN_LORESERVE) continue;
-    if (sym.type === STT_OBJECT || sym.type === 0) {
-      symbols.set(`${sym.sectionIndex}\0${sym.name}`, sym.value);
-    }
-  }
   for (let id = btf.firstId; id <= btf.lastId; id++) {
     if (btf.kindOf(id) !== BtfKind.DATASEC) continue;
     const ds = btf.type(id) as BtfDatasec;
     const section = sectionsByName.get(ds.name);
     if (section === undefined) continue;
+    // Values of the section's variable symbols, global and static.
+    const symbols = new Map<string, number>();
+    for (const sym of ctx.symbols) {
+      if (sym.sectionIndex !== section.index || sym.type === STT_SECTION || sym.name === "") {
+        continue;
+      }
+      if (sym.type === STT_OBJECT || sym.type === STT_NOTYPE) symbols.set(sym.name, sym.value);
+    }
     const vars = ds.vars.map((v) => {
       const variable = btf.type(v.type);
       // FUNC entries (kfuncs in .ksyms) and anonymous entries keep their place.
       if (variable.kind !== BtfKind.VAR) return v;
-      const value = symbols.get(`${section.index}\0${variable.name}`);
+      const value = symbols.get(variable.name);
       if (value === undefined) {
         throw new BtfError(
           "BTF_DATASEC_NO_SYMBOL",
