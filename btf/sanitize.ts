@@ -132,7 +132,9 @@ export function sanitizeBtf(source: Btf | BtfBuilder, options: SanitizeOptions):
       r = {
         id,
         kind: BtfKind.STRUCT,
-        name: t.name.replace(/[.?]/g, "_"),
+        // libbpf replaces '.' and '?'; any other non-identifier character
+        // ("maps/aux") would make the kernel refuse the STRUCT's name too.
+        name: t.name.replace(/[^A-Za-z0-9_]/g, "_"),
         size: t.size,
         members,
         kindFlag: false,

@@ -1,0 +1,310 @@
+/**
+ * The object's BTF as the kernel takes it: extern sections laid out
+ * (`fixupExterns`), rewritten for the features this kernel lacks
+ * (`sanitizeBtf` with {@link sanitizeOptionsForKernel}), marshalled in host
+ * byte order keeping the object's string section, and loaded with
+ * `BPF_BTF_LOAD`; and the `bpf_func_info` / `bpf_line_info` arrays of a
+ * program for `BPF_PROG_LOAD`, with string offsets into that loaded BTF.
+ *
+ * ```ts
+ * import { syscalls } from "./syscalls.ts";
+ * import { funcAndLineInfo, loadObjectBtf } from "./object_btf.ts";
+ * import { closeFd } from "./sys.ts";
+ * import type { CollectionSpec } from "../../collection/spec.ts";
+ *
+ * declare const spec: CollectionSpec;
+ * const sys = syscalls();
+ * const loaded = loadObjectBtf(sys, spec);
+ * if (loaded.fd !== undefined) {
+ *   const info = funcAndLineInfo(spec.programs.get("xdp_prog")!, loaded.strings);
+ *   // … BPF_PROG_LOAD with prog_btf_fd = loaded.fd and info.funcInfo / info.lineInfo
+ *   closeFd(sys, loaded.fd);
+ * } else {
+ *   console.warn(loaded.diagnostic); // programs and maps load without BTF
+ * }
+ * ```
+ *
+ * Line info strings: instruction metadata carries the file name and line
+ * text, not offsets. Every such text of every program is interned in the
+ * builder before marshalling; the "keep" string mode keeps the object's
+ * own string section in front, so the texts the compiler wrote resolve to
+ * their original offsets and only missing ones (hand-built specs) are
+ * appended. {@link funcAndLineInfo} then looks the texts up in the loaded
+ * blob's string table.
+ *
+ * @module
+ */
+
+import { Btf } from "../../btf/btf.ts";
+import { type BtfBuilder, type BtfStringTable, stringTableOf } from "../../btf/builder.ts";
+import { BtfKind, BtfVarLinkage } from "../../btf/types.ts";
+import {
+  BPF_FUNC_INFO_SIZE,
+  BPF_LINE_INFO_SIZE,
+  encodeFuncInfo,
+  encodeLineInfo,
+} from "../../btf/ext_encode.ts";
+import type { FuncInfoInput, LineInfoInput } from "../../btf/ext_encode.ts";
+import { marshalBtf } from "../../btf/marshal.ts";
+import { fixupExterns, sanitizeBtf, type SanitizeOptions } from "../../btf/sanitize.ts";
+import type { CollectionSpec, ProgramSpec } from "../../collection/spec.ts";
+import { TsbpfError } from "../../errors/mod.ts";
+import { KernelError, SyscallError } from "./errors.ts";
+import { haveBtf, sanitizeOptionsForKernel } from "./probes.ts";
+import { btfLoad } from "./sys.ts";
+import type { Syscalls } from "./syscalls.ts";
+
+/** The host byte order: the kernel reads BTF and func/line info in it. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `BPF_LD | BPF_IMM | BPF_DW`: the one two-slot instruction. */
+const LD_IMM64 = 0x18;
+
+/** Options of {@link loadObjectBtf}. */
+export interface LoadObjectBtfOptions {
+  /**
+   * Fail instead of falling back when the kernel lacks BTF or rejects the
+   * blob (or the object has none): a {@link KernelError} / `VerifierError`.
+   */
+  require?: boolean;
+  /** Use these instead of probing the kernel (tests, cross-checks). */
+  sanitize?: SanitizeOptions;
+  /** Initial size of the BTF verifier log buffer (grown as needed by `btfLoad`). */
+  logSize?: number;
+}
+
+/** The object's BTF, loaded: close `fd` when done. */
+export interface LoadedObjectBtf {
+  /** The BTF object's fd (`prog_btf_fd`, `btf_fd`). */
+  fd: number;
+  /** The blob as loaded, parsed: type IDs equal the spec's. */
+  btf: Btf;
+  /** Its string table, for {@link funcAndLineInfo}. */
+  strings: BtfStringTable;
+  /** The sanitize options the blob was prepared with. */
+  sanitize: SanitizeOptions;
+  /** Absent when the BTF loaded. */
+  diagnostic?: undefined;
+}
+
+/** Why the collection loads without BTF: no fd to close. */
+export interface MissingObjectBtf {
+  /** No fd: nothing to close. */
+  fd: undefined;
+  /** No BTF: load maps and programs without it. */
+  btf: undefined;
+  /** No string table: load programs without func_info and line_info. */
+  strings: undefined;
+  /** What happened, e.g. `object BTF rejected by the kernel: BPF_BTF_LOAD: EINVAL …`. */
+  diagnostic: string;
+}
+
+/** A blob prepared for one spec's BTF and one set of sanitize options. */
+export interface PreparedObjectBtf {
+  /** The `.BTF` bytes for `BPF_BTF_LOAD`, host byte order. */
+  blob: Uint8Array;
+  /** `blob` parsed. */
+  btf: Btf;
+  /** `blob`'s string table. */
+  strings: BtfStringTable;
+}
+
+/** Prepared blobs by source BTF, then by options and strings: the work is done once per spec. */
+const prepared = new WeakMap<Btf, Map<string, PreparedObjectBtf>>();
+
+/**
+ * The object's BTF prepared for this kernel (see the module docs) and
+ * loaded with `BPF_BTF_LOAD`; the caller closes the returned fd.
+ *
+ * Like libbpf, an object whose BTF the kernel can't take still loads: maps
+ * and programs that can live without BTF are created without it. So when
+ * the spec has no BTF, the kernel has no BTF support, or `BPF_BTF_LOAD`
+ * fails, the result has no fd and a `diagnostic` saying why, unless
+ * `options.require` is set, in which case that is an error.
+ *
+ * The sanitised, marshalled blob is cached per spec BTF (and per options),
+ * so loading many programs of one spec prepares it once.
+ *
+ * @throws {KernelError} `KERNEL_NO_BTF` (with `require`) or the
+ *   `SyscallError`/`VerifierError` of `BPF_BTF_LOAD`; `BtfError` when the
+ *   spec's BTF can't be prepared (a `.kconfig` function, a bad type).
+ */
+export function loadObjectBtf(
+  sys: Syscalls,
+  spec: CollectionSpec,
+  options: LoadObjectBtfOptions = {},
+): LoadedObjectBtf | MissingObjectBtf {
+  const missing = (diagnostic: string, cause?: unknown): MissingObjectBtf => {
+    if (options.require === true) {
+      if (cause instanceof TsbpfError) throw cause.addContext("object BTF");
+      throw new KernelError("KERNEL_NO_BTF", diagnostic, { cause });
+    }
+    return { fd: undefined, btf: undefined, strings: undefined, diagnostic };
+  };
+  if (spec.btf === undefined) return missing("the object has no BTF");
+  if (options.sanitize === undefined && !haveBtf(sys)) {
+    return missing("the kernel does not support BTF (BPF_BTF_LOAD of one INT failed with EINVAL)");
+  }
+  const sanitize = options.sanitize ?? sanitizeOptionsForKernel(sys);
+  const p = prepareObjectBtf(spec, sanitize);
+  let fd: number;
+  try {
+    fd = btfLoad(sys, p.blob, { logSize: options.logSize });
+  } catch (err) {
+    if (!(err instanceof SyscallError)) throw err;
+    return missing(`object BTF rejected by the kernel: ${err.message}`, err);
+  }
+  return { fd, btf: p.btf, strings: p.strings, sanitize };
+}
+
+/**
+ * The blob {@link loadObjectBtf} loads, without loading it: externs laid
+ * out, sanitised with `sanitize`, every line info text of every program
+ * interned, marshalled in host byte order; parsed back for its string
+ * table. Cached per spec BTF and options.
+ *
+ * @throws {KernelError} `KERNEL_NO_BTF` when the spec has no BTF; `BtfError`.
+ */
+export function prepareObjectBtf(
+  spec: CollectionSpec,
+  sanitize: SanitizeOptions,
+): PreparedObjectBtf {
+  const source = spec.btf;
+  if (source === undefined) throw new KernelError("KERNEL_NO_BTF", "the object has no BTF");
+  const texts = lineTexts(spec);
+  const key = JSON.stringify([sanitize, texts]);
+  let bySource = prepared.get(source);
+  const hit = bySource?.get(key);
+  if (hit !== undefined) return hit;
+  let result: PreparedObjectBtf;
+  try {
+    const b = sanitizeBtf(placeStrayExterns(fixupExterns(source)), sanitize);
+    for (const t of texts) b.addString(t);
+    const blob = marshalBtf(b, {
+      littleEndian: HOST_LITTLE_ENDIAN,
+      strings: "keep",
+      layout: false,
+    });
+    const btf = Btf.parse(blob);
+    result = { blob, btf, strings: stringTableOf(btf) };
+  } catch (err) {
+    if (err instanceof TsbpfError) err.addContext("preparing object BTF");
+    throw err;
+  }
+  if (bySource === undefined) {
+    bySource = new Map();
+    prepared.set(source, bySource);
+  }
+  bySource.set(key, result);
+  return result;
+}
+
+/**
+ * Extern VARs outside `.kconfig`/`.ksyms` (a weak extern the object never
+ * defines) keep `BTF_VAR_GLOBAL_EXTERN` linkage after `fixupExterns`, which
+ * the kernel refuses ("Linkage not supported"). libbpf refuses such objects
+ * outright; here a VAR that no DATASEC lists describes no memory, so it
+ * becomes global allocated and the rest of the BTF still loads.
+ */
+function placeStrayExterns(b: BtfBuilder): BtfBuilder {
+  for (let id = b.firstId; id <= b.lastId; id++) {
+    const t = b.type(id);
+    if (t.kind === BtfKind.VAR && t.linkage === BtfVarLinkage.GLOBAL_EXTERN) {
+      b.replaceType(id, { ...t, linkage: BtfVarLinkage.GLOBAL_ALLOCATED });
+    }
+  }
+  return b;
+}
+
+/** Every file name and line text of the spec's programs, sorted, deduplicated. */
+function lineTexts(spec: CollectionSpec): string[] {
+  const texts = new Set<string>();
+  for (const prog of spec.programs.values()) {
+    for (const ins of prog.instructions) {
+      if (ins.line !== undefined) {
+        texts.add(ins.line.fileName);
+        texts.add(ins.line.lineText);
+      }
+    }
+  }
+  return [...texts].sort();
+}
+
+/** What {@link funcAndLineInfo} needs of a string table: `BtfStringTable` fits. */
+export interface StringOffsets {
+  /** Offset of `s`, or `undefined` when the table lacks it. */
+  find(s: string): number | undefined;
+}
+
+/** func_info and line_info of one program, for `BPF_PROG_LOAD`. */
+export interface FuncAndLineInfo {
+  /** `struct bpf_func_info[]` (`func_info`), host byte order. */
+  funcInfo: Uint8Array;
+  /** `func_info_cnt`. */
+  funcInfoCount: number;
+  /** `func_info_rec_size`: {@link BPF_FUNC_INFO_SIZE}. */
+  funcInfoRecSize: number;
+  /** `struct bpf_line_info[]` (`line_info`), host byte order. */
+  lineInfo: Uint8Array;
+  /** `line_info_cnt`. */
+  lineInfoCount: number;
+  /** `line_info_rec_size`: {@link BPF_LINE_INFO_SIZE}. */
+  lineInfoRecSize: number;
+}
+
+/**
+ * The program's `bpf_func_info` and `bpf_line_info` arrays from its
+ * instructions' `func` (BTF FUNC ID) and `line` metadata. `insn_off` is
+ * the instruction's slot index in the flattened program (`ld_imm64` takes
+ * two slots); file name and line text offsets are looked up in `strings`,
+ * the loaded BTF's string table ({@link LoadedObjectBtf.strings}), so the
+ * records match the blob the program is loaded with. FUNC IDs are kept:
+ * sanitising never renumbers types.
+ *
+ * @throws {KernelError} `KERNEL_BTF_STRING_MISSING` when a text is not in
+ *   `strings` (the table is not the one prepared for this program's spec);
+ *   `BtfError` from the encoders (a line or column out of range).
+ */
+export function funcAndLineInfo(prog: ProgramSpec, strings: StringOffsets): FuncAndLineInfo {
+  const funcs: FuncInfoInput[] = [];
+  const lines: LineInfoInput[] = [];
+  const offsetOf = (s: string, slot: number): number => {
+    const off = strings.find(s);
+    if (off === undefined) {
+      throw new KernelError(
+        "KERNEL_BTF_STRING_MISSING",
+        `program ${prog.name}: instruction ${slot}: line info string ${
+          JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}…` : s)
+        } is not in the loaded BTF's string table`,
+      );
+    }
+    return off;
+  };
+  let slot = 0;
+  for (const ins of prog.instructions) {
+    if (ins.func !== undefined) funcs.push({ insnOff: slot * 8, typeId: ins.func });
+    if (ins.line !== undefined) {
+      lines.push({
+        insnOff: slot * 8,
+        fileNameOff: offsetOf(ins.line.fileName, slot),
+        lineOff: offsetOf(ins.line.lineText, slot),
+        line: ins.line.line,
+        column: ins.line.column,
+      });
+    }
+    slot += ins.opcode === LD_IMM64 ? 2 : 1;
+  }
+  try {
+    return {
+      funcInfo: encodeFuncInfo(funcs, HOST_LITTLE_ENDIAN),
+      funcInfoCount: funcs.length,
+      funcInfoRecSize: BPF_FUNC_INFO_SIZE,
+      lineInfo: encodeLineInfo(lines, HOST_LITTLE_ENDIAN),
+      lineInfoCount: lines.length,
+      lineInfoRecSize: BPF_LINE_INFO_SIZE,
+    };
+  } catch (err) {
+    if (err instanceof TsbpfError) err.addContext(`program ${prog.name}`);
+    throw err;
+  }
+}
