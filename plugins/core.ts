@@ -6,6 +6,7 @@
  */
 
 import { jsonBackendFactory } from "../backends/json/backend.ts";
+import { kernelBackendFactory } from "../backends/kernel/backend.ts";
 import { btfStage } from "../stages/btf.ts";
 import { classifyStage } from "../stages/classify.ts";
 import { linkStage } from "../stages/link.ts";
@@ -16,7 +17,7 @@ import type { Plugin } from "./types.ts";
 
 /**
  * The built-in plugin: `read` → `classify` → `btf` → `relocate` → `maps` → `link`,
- * and the `json` backend.
+ * and the `json` and `kernel` backends.
  */
 export function corePlugin(): Plugin {
   return {
@@ -29,6 +30,6 @@ export function corePlugin(): Plugin {
       { append: mapsStage() },
       { append: linkStage() },
     ],
-    backends: { json: jsonBackendFactory },
+    backends: { json: jsonBackendFactory, kernel: kernelBackendFactory },
   };
 }
