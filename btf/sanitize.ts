@@ -59,7 +59,8 @@ export interface SanitizeOptions {
   layout?: boolean;
 }
 
-const FEATURES: ReadonlyArray<keyof SanitizeOptions> = [
+/** Every {@link SanitizeOptions} feature, in the order libbpf lists its `FEAT_BTF_*` probes. */
+export const SANITIZE_FEATURES: ReadonlyArray<keyof SanitizeOptions> = Object.freeze([
   "funcs",
   "funcLinkage",
   "datasec",
@@ -69,11 +70,11 @@ const FEATURES: ReadonlyArray<keyof SanitizeOptions> = [
   "typeTag",
   "enum64",
   "layout",
-];
+]);
 
 /** Whether any feature is missing, like libbpf's `btf_needs_sanitization`. */
 export function needsSanitization(options: SanitizeOptions): boolean {
-  return FEATURES.some((f) => options[f] === false);
+  return SANITIZE_FEATURES.some((f) => options[f] === false);
 }
 
 /** Name of the INT that stands in for every ENUM64 value. */

@@ -25,7 +25,7 @@
 
 import { BtfBuilder } from "../../btf/builder.ts";
 import { marshalBtf } from "../../btf/marshal.ts";
-import type { SanitizeOptions } from "../../btf/sanitize.ts";
+import { SANITIZE_FEATURES, type SanitizeOptions } from "../../btf/sanitize.ts";
 import { BtfFuncLinkage, BtfVarLinkage } from "../../btf/types.ts";
 import {
   AttachType,
@@ -55,18 +55,8 @@ import type { Syscalls } from "./syscalls.ts";
 /** The BTF features {@link haveBtfFeature} probes: the keys of {@link SanitizeOptions}. */
 export type BtfFeature = keyof SanitizeOptions;
 
-/** Every {@link BtfFeature}, in the order libbpf lists its `FEAT_BTF_*` probes. */
-export const BTF_FEATURES: readonly BtfFeature[] = Object.freeze([
-  "funcs",
-  "funcLinkage",
-  "datasec",
-  "qmarkDatasec",
-  "float",
-  "declTag",
-  "typeTag",
-  "enum64",
-  "layout",
-]);
+/** Every {@link BtfFeature}: the features `btf/sanitize.ts` can rewrite away. */
+export const BTF_FEATURES: readonly BtfFeature[] = SANITIZE_FEATURES;
 
 const { EINVAL, E2BIG, EBADF, EACCES } = ERRNO as Record<string, number>;
 
