@@ -121,7 +121,7 @@ test("every fixture bpftool loads, tsbpf loads; the others fail clearly", opts, 
       assert.match(err.message, expected.detail, file);
     });
   }
-  assert.equal(loaded, 14, `loaded ${loaded} fixtures`);
+  assert.equal(loaded, 15, `loaded ${loaded} fixtures`);
   assert.equal(fdCount(), before);
 });
 

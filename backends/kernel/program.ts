@@ -13,6 +13,7 @@
  */
 
 import { KernelError } from "./errors.ts";
+import { ProgramType } from "../../collection/types.ts";
 import { unlinkPin } from "./map.ts";
 import { type Syscalls, syscalls } from "./syscalls.ts";
 import {
@@ -60,6 +61,13 @@ export interface KernelProgramOptions {
   /** The system calls to use; default {@link syscalls}(). */
   sys?: Syscalls;
 }
+
+/** Program types whose test runs take a context and nothing else. */
+const CONTEXT_ONLY: ReadonlySet<number> = new Set([
+  ProgramType.SYSCALL,
+  ProgramType.RAW_TRACEPOINT,
+  ProgramType.RAW_TRACEPOINT_WRITABLE,
+]);
 
 /** A loaded BPF program. */
 export class KernelProgram implements Disposable {
@@ -117,6 +125,7 @@ export class KernelProgram implements Disposable {
    * header), the context for raw tracepoints and syscall programs.
    */
   run(input: Uint8Array, options: RunOptions = {}): RunResult {
+    if (CONTEXT_ONLY.has(this.type)) return this.#runContextOnly(input, options);
     const repeat = options.repeat ?? 1;
     if (!Number.isInteger(repeat) || repeat < 0 || repeat > 0xffffffff) {
       throw new KernelError("KERNEL_BAD_RUN", `repeat ${repeat} is not a u32`);
@@ -136,6 +145,35 @@ export class KernelProgram implements Disposable {
       duration: out.duration,
     };
     if (out.ctxOut !== undefined && ctxOutSize > 0) result.ctx = out.ctxOut;
+    return result;
+  }
+
+  /**
+   * Syscall and raw tracepoint programs run on a context alone: the kernel
+   * refuses packets, output buffers, `repeat` and `ctx_out` for them. A
+   * syscall program's context changes are copied back into `ctx` itself.
+   */
+  #runContextOnly(input: Uint8Array, options: RunOptions): RunResult {
+    if (input.length > 0) {
+      throw new KernelError(
+        "KERNEL_BAD_RUN",
+        `program ${this.name} (type ${this.type}) runs on a context, not on packet data: pass it as ctx`,
+      );
+    }
+    if ((options.repeat ?? 1) > 1) {
+      throw new KernelError(
+        "KERNEL_BAD_RUN",
+        `program ${this.name}: the kernel runs this program type once per call`,
+      );
+    }
+    const ctx = options.ctx?.slice();
+    const out = progTestRun(this.#sys, this.fd, { ctxIn: ctx });
+    const result: RunResult = {
+      retval: out.retval,
+      data: new Uint8Array(0),
+      duration: out.duration,
+    };
+    if (ctx !== undefined && this.type === ProgramType.SYSCALL) result.ctx = ctx;
     return result;
   }
 
