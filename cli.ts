@@ -3,6 +3,7 @@
  *
  *   deno task tsbpf inspect fixtures/bpfel/xdp_counter.o
  *   bun cli.ts disasm fixtures/bpfel/subprograms.o --program sub_nested
+ *   sudo deno run -A cli.ts load fixtures/bpfel/xdp_counter.o --pin /sys/fs/bpf/demo
  *
  * Exit status: 0 on success, 1 when loading fails, 2 on bad usage. Errors
  * are one line on stderr; `--debug` adds the stack.
@@ -19,13 +20,18 @@ import { disasmCommand } from "./cli/disasm.ts";
 import { exportCommand } from "./cli/export.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { runCommand } from "./cli/run.ts";
+import { loadCommand } from "./cli/load.ts";
+import { mapCommand } from "./cli/map.ts";
+import { withTestRun } from "./cli/test_run.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
   inspectCommand,
   exportCommand,
   disasmCommand,
-  runCommand,
+  withTestRun(runCommand),
+  loadCommand,
+  mapCommand,
   btfCommand,
 ];
 
