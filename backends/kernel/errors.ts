@@ -131,11 +131,27 @@ const WRITE_COMMANDS: ReadonlySet<string> = new Set([
   "BPF_MAP_FREEZE",
 ]);
 
+/** Whether this process runs as root (uid 0), where the runtime can tell. */
+function isRoot(): boolean {
+  const proc = (globalThis as { process?: { getuid?: () => number } }).process;
+  try {
+    return proc?.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** A hint for a failed command, where one helps; `undefined` otherwise. */
 export function errnoHint(command: string, errno: number): string | undefined {
   switch (errnoName(errno)) {
     case "EPERM":
       if (WRITE_COMMANDS.has(command)) return "the map is frozen or read-only for this fd";
+      if (isRoot()) {
+        // Privileges are not it: the kernel refuses this object here.
+        return command === "BPF_PROG_LOAD"
+          ? "already root: the kernel refuses this program here (e.g. lockdown, or no support for its attach type such as fentry/fexit/lsm trampolines)"
+          : "already root: the kernel refuses this here (e.g. lockdown)";
+      }
       return "need CAP_BPF (plus CAP_PERFMON or CAP_NET_ADMIN for some types) or " +
         "CAP_SYS_ADMIN, e.g. run as root; on kernels < 5.11 also raise RLIMIT_MEMLOCK";
     case "ENOTSUPP":
