@@ -1,0 +1,536 @@
+/**
+ * Load benchmark: how long tsbpf takes to turn object bytes into live maps
+ * and programs in the kernel and close them again (`loadCollectionSpec` +
+ * `loadCollection` + `close()`), next to libbpf (`bpf_object__open_mem` +
+ * `bpf_object__load` + `bpf_object__close`, `peers/libbpf_load.c`) measured
+ * in the same run on the same objects, and how much of tsbpf's time is
+ * spent inside bpf(2).
+ *
+ * ```sh
+ * deno task bench:load                 # deno run -A bench/load_bench.ts
+ * bun bench/load_bench.ts
+ * deno run -A bench/load_bench.ts --time 1 --rounds 7 some.o other.o
+ * ```
+ *
+ * Both implementations read each file into memory once, then load and close
+ * it in a loop: a warm-up, then `--rounds` rounds that share `--time`
+ * seconds; the median round gives milliseconds per object. Only objects
+ * both load are compared; every other file is listed with the reason. See
+ * bench/README.md. Needs root (or CAP_BPF) and FFI; without bpf(2) it says
+ * why and exits 0.
+ *
+ * @module
+ */
+
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { release } from "node:os";
+import { basename, dirname, join, relative } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { defaultPipeline, loadCollectionSpec } from "../mod.ts";
+import { MapType, ProgramType } from "../collection/types.ts";
+import {
+  closeFd,
+  loadCollection,
+  mapCreate,
+  type Syscalls,
+  syscalls,
+} from "../backends/kernel/mod.ts";
+import { buildCPeer, REPO_ROOT } from "../tools/peers/build.ts";
+
+/** Options of {@link benchTsbpf} and the peer. */
+export interface LoadBenchOptions {
+  /** Seconds of measured loading per file, after a warm-up of a fifth of that. */
+  seconds: number;
+  /** Rounds the time is split into; the median round is reported. */
+  rounds: number;
+  /** Fixed passes per round instead of filling the time. */
+  passes?: number;
+}
+
+/** One implementation's figure for one file. */
+export interface LoadResult {
+  file: string;
+  iterations: number;
+  /** Median milliseconds per object (open/parse + load + close), or `null` when it failed. */
+  msPerObject: number | null;
+  /** In the median round, per object: milliseconds inside bpf(2) (tsbpf only). */
+  msInBpf?: number;
+  /** In the median round, per object: milliseconds inside close(2) (tsbpf only). */
+  msInClose?: number;
+  /** In the median round, per object: milliseconds in `loadCollectionSpec` (tsbpf only). */
+  msParse?: number;
+  /** bpf(2) calls per object (tsbpf only). */
+  bpfCalls?: number;
+  /** Whether loading the object reads the kernel's vmlinux BTF. */
+  kernelBtf: boolean;
+  error: string | null;
+}
+
+/** One implementation's results, or why it did not run. */
+export interface LoadImplementation {
+  name: string;
+  version: string;
+  results: LoadResult[];
+  skipped?: string;
+}
+
+/**
+ * {@link Syscalls} that sums the time spent in `bpf()` and `close()` of the
+ * wrapped ones: a plain object, so the loader calls it like any other.
+ * Create one per process and reuse it: feature probes are cached per
+ * `Syscalls` object.
+ */
+export interface TimedSyscalls extends Syscalls {
+  /** Milliseconds inside bpf(2) since the last {@link reset}. */
+  bpfMs: number;
+  /** Milliseconds inside close(2) since the last reset. */
+  closeMs: number;
+  /** bpf(2) calls since the last reset. */
+  bpfCalls: number;
+  /** Zero the counters. */
+  reset(): void;
+}
+
+/** Wrap `inner` so every `bpf()` and `close()` call is timed. */
+export function timedSyscalls(inner: Syscalls): TimedSyscalls {
+  const timed: TimedSyscalls = {
+    runtime: inner.runtime,
+    bpfMs: 0,
+    closeMs: 0,
+    bpfCalls: 0,
+    bpf(cmd: number, attr: Uint8Array): number {
+      const start = performance.now();
+      const ret = inner.bpf(cmd, attr);
+      timed.bpfMs += performance.now() - start;
+      timed.bpfCalls++;
+      return ret;
+    },
+    close(fd: number): number {
+      const start = performance.now();
+      const ret = inner.close(fd);
+      timed.closeMs += performance.now() - start;
+      return ret;
+    },
+    address(buf: Uint8Array): bigint {
+      return inner.address(buf);
+    },
+    reset(): void {
+      timed.bpfMs = 0;
+      timed.closeMs = 0;
+      timed.bpfCalls = 0;
+    },
+  };
+  return timed;
+}
+
+// One object's life, as the issue times it: parse, load, close. Returns
+// the milliseconds the parse took.
+async function loadOnce(bytes: Uint8Array, sys: Syscalls): Promise<number> {
+  const start = performance.now();
+  const spec = await loadCollectionSpec(bytes);
+  const parsed = performance.now();
+  const coll = await loadCollection(spec, { sys });
+  coll.close();
+  return parsed - start;
+}
+
+// Whether tsbpf's loader would read the kernel's BTF for this object: only
+// programs that name a kernel function or type to attach to (tracing, LSM).
+async function needsKernelBtf(bytes: Uint8Array): Promise<boolean> {
+  const spec = await loadCollectionSpec(bytes);
+  return [...spec.programs.values()].some((p) =>
+    p.autoload && (p.type === ProgramType.TRACING || p.type === ProgramType.LSM)
+  );
+}
+
+/** Time load + close of each file; a file tsbpf can't load gets its error. */
+export async function benchTsbpf(
+  files: string[],
+  options: LoadBenchOptions,
+  sys: TimedSyscalls,
+): Promise<LoadResult[]> {
+  const inputs = files.map((file) => ({ file, bytes: new Uint8Array(readFileSync(file)) }));
+  // A first pass over everything, so the first file doesn't pay for the JIT
+  // and the feature probes alone.
+  for (const { bytes } of inputs) await loadOnce(bytes, sys).catch(() => {});
+  const out: LoadResult[] = [];
+  for (const { file, bytes } of inputs) {
+    const res: LoadResult = {
+      file,
+      iterations: 0,
+      msPerObject: null,
+      kernelBtf: await needsKernelBtf(bytes).catch(() => false),
+      error: null,
+    };
+    // The first load doubles as the error check.
+    try {
+      await loadOnce(bytes, sys);
+    } catch (err) {
+      res.error = err instanceof Error ? err.message : String(err);
+      out.push(res);
+      continue;
+    }
+    await round(bytes, sys, 0, (options.seconds / 5) * 1e3); // warm-up
+    const rounds = [];
+    for (let i = 0; i < options.rounds; i++) {
+      const r = await round(
+        bytes,
+        sys,
+        options.passes ?? 0,
+        (options.seconds / options.rounds) * 1e3,
+      );
+      rounds.push(r);
+      res.iterations += r.passes;
+    }
+    // The median round by total time, with that round's split.
+    rounds.sort((a, b) => a.msPerObject - b.msPerObject);
+    const mid = rounds[Math.floor(rounds.length / 2)];
+    res.msPerObject = mid.msPerObject;
+    res.msParse = mid.parseMs / mid.passes;
+    res.msInBpf = mid.bpfMs / mid.passes;
+    res.msInClose = mid.closeMs / mid.passes;
+    res.bpfCalls = mid.bpfCalls / mid.passes;
+    out.push(res);
+  }
+  return out;
+}
+
+// The fixed number of passes, or as many as fit in budgetMs.
+async function round(bytes: Uint8Array, sys: TimedSyscalls, passes: number, budgetMs: number) {
+  sys.reset();
+  const start = performance.now();
+  let n = 0;
+  let elapsed = 0;
+  let parseMs = 0;
+  while (passes > 0 ? n < passes : elapsed < budgetMs) {
+    parseMs += await loadOnce(bytes, sys);
+    n++;
+    elapsed = performance.now() - start;
+  }
+  return {
+    msPerObject: elapsed / n,
+    passes: n,
+    parseMs,
+    bpfMs: sys.bpfMs,
+    closeMs: sys.closeMs,
+    bpfCalls: sys.bpfCalls,
+  };
+}
+
+/** Build and run `peers/libbpf_load.c`; its JSON lines become results. */
+export function benchLibbpf(files: string[], options: LoadBenchOptions): LoadImplementation {
+  const name = "libbpf";
+  const peer = buildCPeer("bench/peers/libbpf_load.c");
+  if (peer.binary === undefined) return { name, version: "", results: [], skipped: peer.skipped };
+  const args = ["-t", String(options.seconds), "-r", String(options.rounds)];
+  if (options.passes !== undefined) args.push("-n", String(options.passes));
+  const res = spawnSync(peer.binary, [...args, ...files], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  if (res.status !== 0) {
+    return {
+      name,
+      version: "",
+      results: [],
+      skipped: `${basename(peer.binary)} failed: ${res.stderr || res.error}`,
+    };
+  }
+  const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const total = lines.find((l) => l.file === "total");
+  return {
+    name,
+    version: `${total?.version ?? "?"} (Debian ${debianVersion("libbpf-dev") ?? "?"})`,
+    results: lines.filter((l) => l.file !== "total"),
+  };
+}
+
+function runtimeName(): string {
+  const bun = process.versions.bun;
+  if (bun !== undefined) return `bun ${bun}`;
+  if (typeof Deno !== "undefined") return `deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
+  return `node ${process.versions.node}`;
+}
+
+function debianVersion(pkg: string): string | undefined {
+  const res = spawnSync("dpkg-query", ["-W", "-f=${Version}", pkg], { encoding: "utf8" });
+  return res.status === 0 && res.stdout !== "" ? res.stdout : undefined;
+}
+
+// "fixtures/bpfel/x.o" → "bpfel/x.o".
+function shortName(file: string): string {
+  return `${basename(dirname(file))}/${basename(file)}`;
+}
+
+const fmt = (ms: number | null | undefined, digits = 3) =>
+  ms === null || ms === undefined ? "—" : ms.toFixed(digits);
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function geomean(xs: number[]): number {
+  return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}
+
+function ratioText(r: number): string {
+  return `${r.toFixed(2)}× (${
+    r <= 1 ? `${(1 / r).toFixed(2)}× faster` : `${r.toFixed(2)}× slower`
+  })`;
+}
+
+/**
+ * Print the table, the exclusions, the figures over the objects both
+ * loaded and the target; returns the tsbpf / libbpf ratio per object
+ * (geometric mean over the common files), or `undefined` without a peer.
+ */
+export function report(
+  ours: LoadImplementation,
+  peer: LoadImplementation,
+  files: string[],
+  log: (line: string) => void,
+): number | undefined {
+  const hasPeer = peer.skipped === undefined;
+  const find = (impl: LoadImplementation, file: string) =>
+    impl.results.find((r) => r.file === file);
+  const nameWidth = Math.max(24, ...files.map((f) => shortName(f).length)) + 2;
+  log("");
+  const cols = ["total", "parse", "bpf(2)", "close(2)", "other", "calls"];
+  const ourWidth = cols.length * 9 - 1;
+  log(
+    "".padEnd(nameWidth) +
+      "tsbpf ms/object = parse + bpf(2) + close(2) + other".padEnd(ourWidth) +
+      (hasPeer ? "    libbpf".padStart(10) + "  tsbpf/" : ""),
+  );
+  log(
+    "file".padEnd(nameWidth) + cols.map((h) => h.padStart(8)).join(" ") +
+      (hasPeer ? "ms/obj".padStart(10) + "libbpf".padStart(8) : ""),
+  );
+  for (const file of files) {
+    const t = find(ours, file);
+    const l = hasPeer ? find(peer, file) : undefined;
+    // Rows only for files somebody loaded; the others are listed with their reasons below.
+    if (t?.msPerObject == null && l?.msPerObject == null) continue;
+    const other = t?.msPerObject == null
+      ? null
+      : t.msPerObject - (t.msParse ?? 0) - (t.msInBpf ?? 0) - (t.msInClose ?? 0);
+    const ratio = t?.msPerObject != null && l?.msPerObject != null
+      ? (t.msPerObject / l.msPerObject).toFixed(2) + "×"
+      : "—";
+    log(
+      shortName(file).padEnd(nameWidth) +
+        [
+          fmt(t?.msPerObject),
+          fmt(t?.msParse),
+          fmt(t?.msInBpf),
+          fmt(t?.msInClose),
+          fmt(other),
+          t?.bpfCalls === undefined ? "—" : t.bpfCalls.toFixed(0),
+        ].map((c) => c.padStart(8)).join(" ") +
+        (hasPeer ? fmt(l?.msPerObject).padStart(10) + ratio.padStart(8) : ""),
+    );
+  }
+
+  const common = files.filter((f) =>
+    find(ours, f)?.msPerObject != null && (!hasPeer || find(peer, f)?.msPerObject != null)
+  );
+  const excluded = files.filter((f) => !common.includes(f));
+  if (excluded.length > 0) {
+    log("");
+    log(
+      `excluded (${plural(excluded.length, "file")} not loaded by ${hasPeer ? "both" : "tsbpf"}):`,
+    );
+    for (const f of excluded) {
+      const why: string[] = [];
+      const t = find(ours, f);
+      if (t?.error) why.push(`tsbpf: ${t.error}`);
+      const l = hasPeer ? find(peer, f) : undefined;
+      if (l?.error) why.push(`libbpf: ${l.error}`);
+      log(`  ${shortName(f)}: ${why.join("; ") || "no result"}`);
+    }
+  }
+
+  log("");
+  if (common.length === 0) {
+    log(`no file was loaded by ${hasPeer ? "both implementations" : "tsbpf"}: no totals`);
+    return undefined;
+  }
+  const sum = (impl: LoadImplementation, pick: (r: LoadResult) => number) =>
+    common.reduce((s, f) => s + pick(find(impl, f)!), 0);
+  const tTotal = sum(ours, (r) => r.msPerObject!);
+  const tBpf = sum(ours, (r) => r.msInBpf ?? 0);
+  const tClose = sum(ours, (r) => r.msInClose ?? 0);
+  const tParse = sum(ours, (r) => r.msParse ?? 0);
+  const tOutside = tTotal - tBpf;
+  const tOther = tTotal - tParse - tBpf - tClose;
+  const n = common.length;
+  const pct = (x: number) => `${((x / tTotal) * 100).toFixed(0)}%`;
+  log(
+    `over the ${plural(n, "file")} ${hasPeer ? "both loaded" : "tsbpf loaded"} (${
+      common.map(shortName).join(", ")
+    }):`,
+  );
+  log(
+    `  tsbpf    ${fmt(tTotal)} ms for one load of each, ${fmt(tTotal / n)} ms per object ` +
+      "(mean)",
+  );
+  log(
+    `    per object: ${fmt(tBpf / n)} ms inside bpf(2) (${pct(tBpf)}), ${
+      fmt(tOutside / n)
+    } ms outside it (${pct(tOutside)}): ${fmt(tParse / n)} ms parsing (${pct(tParse)}), ${
+      fmt(tClose / n)
+    } ms in close(2) (${pct(tClose)}), ${fmt(tOther / n)} ms other loader work (${pct(tOther)})`,
+  );
+  if (!hasPeer) return undefined;
+  const lTotal = sum(peer, (r) => r.msPerObject!);
+  log(`  libbpf   ${fmt(lTotal)} ms for one load of each, ${fmt(lTotal / n)} ms per object (mean)`);
+  const perFile = geomean(
+    common.map((f) => find(ours, f)!.msPerObject! / find(peer, f)!.msPerObject!),
+  );
+  const total = tTotal / lTotal;
+  log(
+    `tsbpf / libbpf per object (geometric mean of the per-file ratios): ${ratioText(perFile)}; ` +
+      `target: ≤ 1.0×: ${perFile <= 1 ? "met" : "NOT met"}`,
+  );
+  log(
+    `  (over the total of one load of each: ${ratioText(total)}, ` +
+      `where the slowest objects weigh most)`,
+  );
+  // What libbpf re-reads per load and tsbpf caches per process.
+  const libbpfBtf = peer.results.filter((r) => r.kernelBtf).map((r) => shortName(r.file));
+  const oursBtf = ours.results.filter((r) => r.kernelBtf).map((r) => shortName(r.file));
+  const inCommon = (names: string[]) => names.filter((x) => common.map(shortName).includes(x));
+  log("");
+  log(
+    "kernel BTF: libbpf parses /sys/kernel/btf/vmlinux again on every load of an object that " +
+      "needs it (CO-RE relocations, BTF attach targets); tsbpf parses it once per process " +
+      "(kernelBtf(), cached) and only for attach targets (tracing, LSM).",
+  );
+  log(
+    `  libbpf read it for ${libbpfBtf.length === 0 ? "no file" : libbpfBtf.join(", ")}; ` +
+      `tsbpf would for ${oursBtf.length === 0 ? "no file" : oursBtf.join(", ")}. ` +
+      (inCommon([...libbpfBtf, ...oursBtf]).length === 0
+        ? "No benchmarked object triggers it, so the figures above don't include it."
+        : `Benchmarked objects that trigger it: ${
+          [...new Set(inCommon([...libbpfBtf, ...oursBtf]))].join(", ")
+        }.`),
+  );
+  return perFile;
+}
+
+/** Why bpf(2) can't be used here, or `undefined` when it can. */
+function kernelSkipReason(): string | undefined {
+  if (process.platform !== "linux") return "not Linux";
+  let sys: Syscalls;
+  try {
+    sys = syscalls();
+  } catch (err) {
+    return `no FFI: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  // Not root (or no CAP_BPF), or a kernel without bpf(2): every load would fail alike.
+  try {
+    closeFd(
+      sys,
+      mapCreate(sys, { map_type: MapType.ARRAY, key_size: 4, value_size: 4, max_entries: 1 }),
+    );
+  } catch (err) {
+    return `BPF_MAP_CREATE of a one-entry array fails: ${
+      err instanceof Error ? err.message : String(err)
+    }`;
+  }
+  return undefined;
+}
+
+function fixtureFiles(): string[] {
+  const dir = join(REPO_ROOT, "fixtures", "bpfel");
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith(".o")).sort();
+  } catch {
+    return [];
+  }
+  return names.map((f) => relative(process.cwd(), join(dir, f)));
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      time: { type: "string", default: "0.5" },
+      rounds: { type: "string", default: "5" },
+      passes: { type: "string" },
+      "no-peers": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: bench/load_bench.ts [--time S] [--rounds N] [--passes N] [--no-peers] [file.o ...]\n" +
+        "  --time S     measured seconds per file and implementation (default 0.5), after a warm-up of S/5\n" +
+        "  --rounds N   rounds the time is split into; the median is reported (default 5)\n" +
+        "  --passes N   fixed passes per round instead of a time budget\n" +
+        "  --no-peers   measure tsbpf only\n" +
+        "  default files: fixtures/bpfel/*.o",
+    );
+    process.exit(0);
+  }
+  const options: LoadBenchOptions = {
+    seconds: Number(values.time),
+    rounds: Number(values.rounds),
+    passes: values.passes === undefined ? undefined : Number(values.passes),
+  };
+  if (
+    !(options.seconds > 0) || !Number.isInteger(options.rounds) || options.rounds < 1 ||
+    options.rounds > 64 ||
+    (options.passes !== undefined && !(Number.isInteger(options.passes) && options.passes > 0))
+  ) {
+    console.error("--time must be > 0, --rounds 1 to 64 and --passes a positive integer");
+    process.exit(2);
+  }
+  const skip = kernelSkipReason();
+  if (skip !== undefined) {
+    console.log(`tsbpf load benchmark: skipped: bpf(2) is not available: ${skip}`);
+    process.exit(0);
+  }
+  const files = positionals.length > 0 ? positionals : fixtureFiles();
+  if (files.length === 0) {
+    console.error("no files: build the fixtures (deno task fixtures) or name some objects");
+    process.exit(2);
+  }
+  for (const file of files) {
+    try {
+      readFileSync(file);
+    } catch (err) {
+      console.error(`can't read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(2);
+    }
+  }
+  console.log(
+    `tsbpf load benchmark: ${files.length} files; ${options.seconds} s per file and ` +
+      `implementation after a ${
+        options.seconds / 5
+      } s warm-up, median of ${options.rounds} rounds` +
+      (options.passes ? ` of ${options.passes} passes` : "") + `; kernel ${release()}`,
+  );
+  const sys = timedSyscalls(syscalls());
+  const ours: LoadImplementation = {
+    name: "tsbpf",
+    version: `${runtimeName()}; parse (stages ${
+      defaultPipeline().names().join(", ")
+    }) + loadCollection + close()`,
+    results: await benchTsbpf(files, options, sys),
+  };
+  const peer: LoadImplementation = values["no-peers"]
+    ? { name: "libbpf", version: "", results: [], skipped: "--no-peers" }
+    : benchLibbpf(files, options);
+  console.log(`  tsbpf: ${ours.version}`);
+  console.log(
+    peer.skipped === undefined
+      ? `  libbpf: ${peer.version}; bpf_object__open_mem + bpf_object__load + bpf_object__close`
+      : `  libbpf: skipped: ${peer.skipped}`,
+  );
+  report(ours, peer, files, (line) => console.log(line));
+}
