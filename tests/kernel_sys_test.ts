@@ -1098,3 +1098,28 @@ test("kernel: attr layouts used here have the shapes the kernel accepts", skip, 
     assert.ok(l.size > 0 && l.size <= 160, `${l.name} ${l.size}`);
   }
 });
+
+test("progLoad: EAGAIN is tried again, as libbpf does, up to five attempts", () => {
+  const answers = [-11, -11, 9];
+  let calls = 0;
+  const flaky: Syscalls = {
+    runtime: "deno",
+    bpf: () => answers[calls++],
+    close: () => 0,
+    address: () => 0x1000n,
+  };
+  assert.equal(progLoad(flaky, { prog_type: 1, insns: RET_1, license: "GPL" }), 9);
+  assert.equal(calls, 3);
+  let always = 0;
+  const busy: Syscalls = {
+    runtime: "deno",
+    bpf: () => (always++, -11),
+    close: () => 0,
+    address: () => 0x1000n,
+  };
+  assert.throws(
+    () => progLoad(busy, { prog_type: 1, insns: RET_1, license: "GPL" }),
+    (err: unknown) => err instanceof SyscallError && err.errnoName === "EAGAIN",
+  );
+  assert.equal(always, 5);
+});

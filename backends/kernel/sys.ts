@@ -59,6 +59,9 @@ export const BPF_F_RDONLY = 1 << 3;
 /** `BPF_F_WRONLY` for {@link objGet} and `open_flags`. */
 export const BPF_F_WRONLY = 1 << 4;
 
+/** How often a load that failed with EAGAIN is tried again (libbpf: 5 attempts in all). */
+const EAGAIN_RETRIES = 4;
+
 function call(sys: Syscalls, layout: AttrLayout, attr: Uint8Array): number {
   const r = sys.bpf(layout.cmd, attr);
   if (r < 0) throw new SyscallError(layout.name, -r);
@@ -414,8 +417,12 @@ function loadWithLog(
     setField(layout, attr, fields.trueSize, 0);
   };
   if (level !== 0) attach();
+  let retries = EAGAIN_RETRIES;
   for (;;) {
     const r = sys.bpf(layout.cmd, attr);
+    // The kernel's EAGAIN is transient (a verification interrupted, deferred
+    // frees not done yet): try again, as libbpf's sys_bpf_prog_load does.
+    if (r === -ERRNO.EAGAIN && retries-- > 0) continue;
     if (r >= 0) {
       if (log !== undefined && options.onLog) options.onLog(decodeLog(log));
       return r;
