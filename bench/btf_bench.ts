@@ -42,6 +42,7 @@ import {
   type SanitizeOptions,
 } from "../btf/mod.ts";
 import { buildCPeer, buildGoPeer, goVersion } from "../tools/peers/build.ts";
+import { debianVersion, runPeerJson, runtimeName, timingArgs } from "./_util.ts";
 
 /** The kernel's own BTF, the default input. */
 export const VMLINUX = "/sys/kernel/btf/vmlinux";
@@ -356,32 +357,14 @@ export interface PeerResult {
 
 /** Run a built peer; its JSON lines, or why it failed. */
 function runPeer(binary: string, args: string[]): PeerResult[] | string {
-  const res = spawnSync(binary, args, { encoding: "utf8", maxBuffer: 16 << 20 });
-  if (res.status !== 0) {
-    return `${basename(binary)} failed: ${(res.stderr || String(res.error)).trim()}`;
-  }
-  return res.stdout.trim().split("\n").map((l) => JSON.parse(l) as PeerResult);
+  return runPeerJson<PeerResult>(binary, args);
 }
 
 /** Time a peer on one file: its result, or why there is none. */
 function measurePeer(binary: string, file: string, options: TimingOptions): PeerResult | string {
-  const args = ["-t", String(options.seconds), "-r", String(options.rounds)];
-  if (options.passes !== undefined) args.push("-n", String(options.passes));
-  const out = runPeer(binary, [...args, file]);
+  const out = runPeer(binary, [...timingArgs(options), file]);
   if (typeof out === "string") return out;
   return out[0].error === null ? out[0] : `can't read ${file}: ${out[0].error}`;
-}
-
-function runtimeName(): string {
-  const bun = process.versions.bun;
-  if (bun !== undefined) return `bun ${bun}`;
-  if (typeof Deno !== "undefined") return `deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
-  return `node ${process.versions.node}`;
-}
-
-function debianVersion(pkg: string): string | undefined {
-  const res = spawnSync("dpkg-query", ["-W", "-f=${Version}", pkg], { encoding: "utf8" });
-  return res.status === 0 && res.stdout !== "" ? res.stdout : undefined;
 }
 
 // ---------------------------------------------------------------------------

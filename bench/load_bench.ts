@@ -22,7 +22,6 @@
  * @module
  */
 
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
@@ -38,6 +37,7 @@ import {
   syscalls,
 } from "../backends/kernel/mod.ts";
 import { buildCPeer, REPO_ROOT } from "../tools/peers/build.ts";
+import { debianVersion, runPeerJson, runtimeName, timingArgs } from "./_util.ts";
 
 /** Options of {@link benchTsbpf} and the peer. */
 export interface LoadBenchOptions {
@@ -224,39 +224,17 @@ export function benchLibbpf(files: string[], options: LoadBenchOptions): LoadImp
   const name = "libbpf";
   const peer = buildCPeer("bench/peers/libbpf_load.c");
   if (peer.binary === undefined) return { name, version: "", results: [], skipped: peer.skipped };
-  const args = ["-t", String(options.seconds), "-r", String(options.rounds)];
-  if (options.passes !== undefined) args.push("-n", String(options.passes));
-  const res = spawnSync(peer.binary, [...args, ...files], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  if (res.status !== 0) {
-    return {
-      name,
-      version: "",
-      results: [],
-      skipped: `${basename(peer.binary)} failed: ${res.stderr || res.error}`,
-    };
-  }
-  const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = runPeerJson<LoadResult & { version?: string }>(peer.binary, [
+    ...timingArgs(options),
+    ...files,
+  ]);
+  if (typeof lines === "string") return { name, version: "", results: [], skipped: lines };
   const total = lines.find((l) => l.file === "total");
   return {
     name,
     version: `${total?.version ?? "?"} (Debian ${debianVersion("libbpf-dev") ?? "?"})`,
     results: lines.filter((l) => l.file !== "total"),
   };
-}
-
-function runtimeName(): string {
-  const bun = process.versions.bun;
-  if (bun !== undefined) return `bun ${bun}`;
-  if (typeof Deno !== "undefined") return `deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
-  return `node ${process.versions.node}`;
-}
-
-function debianVersion(pkg: string): string | undefined {
-  const res = spawnSync("dpkg-query", ["-W", "-f=${Version}", pkg], { encoding: "utf8" });
-  return res.status === 0 && res.stdout !== "" ? res.stdout : undefined;
 }
 
 // "fixtures/bpfel/x.o" → "bpfel/x.o".

@@ -18,7 +18,6 @@
  * @module
  */
 
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import process from "node:process";
@@ -26,6 +25,7 @@ import { parseArgs } from "node:util";
 import { defaultPipeline, loadCollectionSpec } from "../mod.ts";
 import { defaultFiles } from "../tools/compare_cilium.ts";
 import { buildCPeer, buildGoPeer, goVersion } from "../tools/peers/build.ts";
+import { debianVersion, runPeerJson, runtimeName, timingArgs } from "./_util.ts";
 
 /** Options of {@link benchTsbpf} and the peers. */
 export interface BenchOptions {
@@ -121,39 +121,17 @@ function runPeer(
 ): ImplementationResult {
   const peer = build();
   if (peer.binary === undefined) return { name, version: "", results: [], skipped: peer.skipped };
-  const args = ["-t", String(options.seconds), "-r", String(options.rounds)];
-  if (options.passes !== undefined) args.push("-n", String(options.passes));
-  const res = spawnSync(peer.binary, [...args, ...files], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  if (res.status !== 0) {
-    return {
-      name,
-      version: "",
-      results: [],
-      skipped: `${basename(peer.binary)} failed: ${res.stderr || res.error}`,
-    };
-  }
-  const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = runPeerJson<Omit<FileResult, "bytes"> & { bytes?: number; version?: string }>(
+    peer.binary,
+    [...timingArgs(options), ...files],
+  );
+  if (typeof lines === "string") return { name, version: "", results: [], skipped: lines };
   const total = lines.find((l) => l.file === "total");
   return {
     name,
     version: total?.version ?? "",
     results: lines.filter((l) => l.file !== "total").map((l) => ({ bytes: 0, ...l })),
   };
-}
-
-function runtimeName(): string {
-  const bun = process.versions.bun;
-  if (bun !== undefined) return `bun ${bun}`;
-  if (typeof Deno !== "undefined") return `deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
-  return `node ${process.versions.node}`;
-}
-
-function debianVersion(pkg: string): string | undefined {
-  const res = spawnSync("dpkg-query", ["-W", "-f=${Version}", pkg], { encoding: "utf8" });
-  return res.status === 0 && res.stdout !== "" ? res.stdout : undefined;
 }
 
 const fmtMs = (ms: number | null) => (ms === null ? "—" : ms.toFixed(4));
