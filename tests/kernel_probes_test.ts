@@ -605,3 +605,19 @@ test(
     console.log(`loaded ${loaded} programs with func_info and line_info`);
   },
 );
+
+test("object BTF: preparation is cached by content, not by spec object", async () => {
+  const { loadCollectionSpec } = await import("../mod.ts");
+  const bytes = new Uint8Array(
+    readFileSync(new URL("../fixtures/bpfel/data_sections.o", import.meta.url)),
+  );
+  const a = await loadCollectionSpec(bytes);
+  const b = await loadCollectionSpec(bytes.slice());
+  assert.notEqual(a.btf, b.btf, "two parses, two Btf objects");
+  assert.equal(prepareObjectBtf(a, {}), prepareObjectBtf(b, {}), "the same prepared blob");
+  assert.notEqual(prepareObjectBtf(a, {}), prepareObjectBtf(a, { float: false }), "other options, another blob");
+  const other = await loadCollectionSpec(
+    new Uint8Array(readFileSync(new URL("../fixtures/bpfel/subprograms.o", import.meta.url))),
+  );
+  assert.notEqual(prepareObjectBtf(other, {}), prepareObjectBtf(a, {}), "other content, another blob");
+});

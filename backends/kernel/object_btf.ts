@@ -37,7 +37,7 @@
 
 import { Btf } from "../../btf/btf.ts";
 import { type BtfBuilder, type BtfStringTable, stringTableOf } from "../../btf/builder.ts";
-import { BtfKind, BtfVarLinkage } from "../../btf/types.ts";
+import { type BtfDatasec, BtfKind, BtfVarLinkage } from "../../btf/types.ts";
 import {
   BPF_FUNC_INFO_SIZE,
   BPF_LINE_INFO_SIZE,
@@ -109,8 +109,8 @@ export interface PreparedObjectBtf {
   strings: BtfStringTable;
 }
 
-/** Prepared blobs by source BTF, then by options and strings: the work is done once per spec. */
-const prepared = new WeakMap<Btf, Map<string, PreparedObjectBtf>>();
+/** Prepared blobs by BTF content, options and line strings, least recently used first. */
+const prepared = new Map<string, PreparedObjectBtf>();
 
 /**
  * The object's BTF prepared for this kernel (see the module docs) and
@@ -172,10 +172,16 @@ export function prepareObjectBtf(
   const source = spec.btf;
   if (source === undefined) throw new KernelError("KERNEL_NO_BTF", "the object has no BTF");
   const texts = lineTexts(spec);
-  const key = JSON.stringify([sanitize, texts]);
-  let bySource = prepared.get(source);
-  const hit = bySource?.get(key);
-  if (hit !== undefined) return hit;
+  // Keyed by content, not by object: a service that parses the same object
+  // again (or a fresh spec per load) prepares its BTF once.
+  const key = `${contentKey(source)}|${JSON.stringify(sanitize)}|${hashStrings(texts)}`;
+  const hit = prepared.get(key);
+  if (hit !== undefined) {
+    // Refresh its place: the cache drops the least recently used entry.
+    prepared.delete(key);
+    prepared.set(key, hit);
+    return hit;
+  }
   let result: PreparedObjectBtf;
   try {
     const b = sanitizeBtf(placeStrayExterns(fixupExterns(source)), sanitize);
@@ -191,12 +197,46 @@ export function prepareObjectBtf(
     if (err instanceof TsbpfError) err.addContext("preparing object BTF");
     throw err;
   }
-  if (bySource === undefined) {
-    bySource = new Map();
-    prepared.set(source, bySource);
-  }
-  bySource.set(key, result);
+  prepared.set(key, result);
+  if (prepared.size > PREPARED_CACHE_SIZE) prepared.delete(prepared.keys().next().value!);
   return result;
+}
+
+/** How many prepared blobs the process keeps. */
+const PREPARED_CACHE_SIZE = 64;
+
+/**
+ * The content of a spec's BTF: its bytes, plus the DATASEC sizes and
+ * offsets the pipeline filled in from the ELF (overrides the bytes lack),
+ * as two independent 32-bit hashes and the length.
+ */
+function contentKey(btf: Btf): string {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  const bytes = btf.bytes;
+  for (let i = 0; i < bytes.length; i++) {
+    a = Math.imul(a ^ bytes[i], 0x01000193);
+    b = Math.imul(b + bytes[i], 0x85ebca6b) ^ (b >>> 13);
+  }
+  for (let id = btf.firstId; id <= btf.lastId; id++) {
+    if (btf.kindOf(id) !== BtfKind.DATASEC) continue;
+    const ds = btf.type(id) as BtfDatasec;
+    for (const n of [id, ds.size, ...ds.vars.flatMap((v) => [v.offset, v.size])]) {
+      a = Math.imul(a ^ n, 0x01000193);
+      b = Math.imul(b + n, 0x85ebca6b) ^ (b >>> 13);
+    }
+  }
+  return `${bytes.length}:${(a >>> 0).toString(16)}:${(b >>> 0).toString(16)}`;
+}
+
+/** A short key for a list of strings. */
+function hashStrings(texts: string[]): string {
+  let a = 0x811c9dc5;
+  for (const t of texts) {
+    for (let i = 0; i < t.length; i++) a = Math.imul(a ^ t.charCodeAt(i), 0x01000193);
+    a = Math.imul(a ^ 0xff, 0x01000193);
+  }
+  return `${texts.length}:${(a >>> 0).toString(16)}`;
 }
 
 /**
