@@ -9,6 +9,7 @@
  * | INT with BOOL encoding | `boolean` |
  * | ARRAY | array of element values (a `char` array also accepts a string) |
  * | STRUCT, UNION | object by member name (anonymous members' fields inline) |
+ * | DATASEC | object by variable name |
  * | TYPEDEF, qualifiers, TYPE_TAG | the aliased type's value |
  *
  * @module
@@ -117,6 +118,22 @@ function decodeAt(btf: Btf, id: number, at: Cursor): BtfValue {
       }
       return out;
     }
+    case BtfKind.DATASEC: {
+      // A data section's value: its variables by name.
+      const out: { [variable: string]: BtfValue } = {};
+      for (const v of t.vars) {
+        const variable = btf.type(v.type);
+        if (variable.kind !== BtfKind.VAR) continue;
+        const path = at.path === "" ? variable.name : `${at.path}.${variable.name}`;
+        out[variable.name] = decodeAt(btf, variable.type, {
+          ...at,
+          offset: offset + v.offset,
+          path,
+          depth: at.depth + 1,
+        });
+      }
+      return out;
+    }
     case BtfKind.STRUCT:
     case BtfKind.UNION: {
       const out: { [member: string]: BtfValue } = {};
@@ -196,6 +213,33 @@ function encodeAt(btf: Btf, id: number, value: unknown, at: Cursor): void {
           depth: at.depth + 1,
         });
       });
+      return;
+    }
+    case BtfKind.DATASEC: {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw valueError(at.path, `expected an object of variables, got ${describe(value)}`);
+      }
+      const record = value as Record<string, unknown>;
+      const vars = new Map<string, { type: number; offset: number }>();
+      for (const v of t.vars) {
+        const variable = btf.type(v.type);
+        if (variable.kind === BtfKind.VAR) {
+          vars.set(variable.name, { type: variable.type, offset: v.offset });
+        }
+      }
+      for (const [name, item] of Object.entries(record)) {
+        const v = vars.get(name);
+        const path = at.path === "" ? name : `${at.path}.${name}`;
+        if (v === undefined) {
+          throw valueError(at.path, `no variable ${JSON.stringify(name)} in ${t.name}`);
+        }
+        encodeAt(btf, v.type, item, {
+          ...at,
+          offset: offset + v.offset,
+          path,
+          depth: at.depth + 1,
+        });
+      }
       return;
     }
     case BtfKind.STRUCT:

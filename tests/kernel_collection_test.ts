@@ -309,7 +309,11 @@ test("data sections: contents written, .rodata frozen, read by the programs", op
   );
   const data = coll.maps.get(".data")!;
   data.update(key, data.lookup(key)!); // .data stays writable
-  assert.ok(data.get(0) instanceof Uint8Array, "a DATASEC value stays raw");
+  assert.deepEqual(
+    data.get(0),
+    { data_first: 1, data_second: 2n, data_static: 3 },
+    "variables by name",
+  );
   // Data-section maps carry their DATASEC as the value type, without a key type.
   const info = data.info();
   assert.ok(info.btfId > 0 && info.btfValueTypeId > 0);

@@ -63,3 +63,15 @@ for (const dir of ["bpfel"] as const) {
     },
   );
 }
+
+test("kernel maps: data sections read and write by variable name through their DATASEC", {
+  skip: SKIP ?? false,
+}, async () => {
+  const spec = await loadCollectionSpec(readFixture("bpfel/data_sections.o"));
+  using coll = await loadCollection(spec);
+  assert.deepEqual(coll.maps.get(".rodata")!.get(0), { ro_limit: 1500, ro_mode: 2 });
+  const data = coll.maps.get(".data")!;
+  assert.deepEqual(data.get(0), { data_first: 1, data_second: 2n, data_static: 3 });
+  data.set(0, { data_first: 7, data_second: 8n, data_static: 9 });
+  assert.deepEqual(data.get(0), { data_first: 7, data_second: 8n, data_static: 9 });
+});

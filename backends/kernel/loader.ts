@@ -453,12 +453,9 @@ class LoadState {
   wrap(name: string, ms: MapSpec, fd: number): KernelMap {
     const exp = this.expected(ms);
     const btf = this.spec.btf;
-    // A data section's DATASEC is a set of variables, not a value type: such
-    // maps stay raw (the spec's variables describe them).
-    const valueType = btf !== undefined && ms.valueType !== undefined &&
-        btf.kindOf(ms.valueType) === BtfKind.DATASEC
-      ? undefined
-      : ms.valueType;
+    // A data section's value is its DATASEC: typed access reads and writes
+    // its variables by name.
+    const valueType = ms.valueType;
     return new KernelMap(fd, {
       name,
       type: ms.type,
