@@ -299,15 +299,15 @@ export class ElfFile {
 
     for (let i = 0; i < shnum; i++) {
       const base = shoff + i * ELF64_SHDR_SIZE;
-      const nameOffset = view.getUint32(base, le);
-      const type = view.getUint32(base + 4, le);
-      const flags = view.getUint32(le ? base + 8 : base + 12, le);
-      const offset = readU64(view, base + 24, le);
-      const size = readU64(view, base + 32, le);
-      const link = view.getUint32(base + 40, le);
-      const info = view.getUint32(base + 44, le);
-      const addralign = readU64(view, base + 48, le);
-      const entsize = readU64(view, base + 56, le);
+      const nameOffset = u32(bytes, base, le);
+      const type = u32(bytes, base + 4, le);
+      const flags = u32(bytes, le ? base + 8 : base + 12, le);
+      const offset = u64(bytes, base + 24, le);
+      const size = u64(bytes, base + 32, le);
+      const link = u32(bytes, base + 40, le);
+      const info = u32(bytes, base + 44, le);
+      const addralign = u64(bytes, base + 48, le);
+      const entsize = u64(bytes, base + 56, le);
       let name = "";
       if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
         name = readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
@@ -481,12 +481,12 @@ export class ElfFile {
     const symbols: ElfSymbol[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const at = base + i * ELF64_SYM_SIZE;
-      const nameOffset = view.getUint32(at, le);
+      const nameOffset = u32(bytes, at, le);
       const info = bytes[at + 4];
       const other = bytes[at + 5];
-      let sectionIndex = view.getUint16(at + 6, le);
-      const value = readU64(view, at + 8, le);
-      const size = readU64(view, at + 16, le);
+      let sectionIndex = u16(bytes, at + 6, le);
+      const value = u64(bytes, at + 8, le);
+      const size = u64(bytes, at + 16, le);
       if (value < 0) throw tooLarge(`symbol ${i} st_value`, at + 8, symtab, symtabName);
       if (size < 0) throw tooLarge(`symbol ${i} st_size`, at + 16, symtab, symtabName);
       let extended = false;
@@ -681,11 +681,33 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 
 // --- internals ---------------------------------------------------------------
 
+/**
+ * A u32 from bytes. Plain byte reads stay fast in every engine, where
+ * DataView calls are not always inlined (Bun's JSC, in this reader's loops).
+ */
+function u32(bytes: Uint8Array, at: number, le: boolean): number {
+  return le
+    ? (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0
+    : ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+/** A u16 from bytes. */
+function u16(bytes: Uint8Array, at: number, le: boolean): number {
+  return le ? bytes[at] | (bytes[at + 1] << 8) : (bytes[at] << 8) | bytes[at + 1];
+}
+
 /** A u64 as a number, or -1 when it is above Number.MAX_SAFE_INTEGER. */
 function readU64(view: DataView, at: number, le: boolean): number {
   const hi = view.getUint32(le ? at + 4 : at, le);
   if (hi > SAFE_HIGH_MAX) return -1;
   return hi * 0x100000000 + view.getUint32(le ? at : at + 4, le);
+}
+
+/** {@link readU64} from bytes, for the hot loops. */
+function u64(bytes: Uint8Array, at: number, le: boolean): number {
+  const hi = u32(bytes, le ? at + 4 : at, le);
+  if (hi > SAFE_HIGH_MAX) return -1;
+  return hi * 0x100000000 + u32(bytes, le ? at : at + 4, le);
 }
 
 function hex(n: number): string {
