@@ -615,9 +615,17 @@ test("object BTF: preparation is cached by content, not by spec object", async (
   const b = await loadCollectionSpec(bytes.slice());
   assert.notEqual(a.btf, b.btf, "two parses, two Btf objects");
   assert.equal(prepareObjectBtf(a, {}), prepareObjectBtf(b, {}), "the same prepared blob");
-  assert.notEqual(prepareObjectBtf(a, {}), prepareObjectBtf(a, { float: false }), "other options, another blob");
+  assert.notEqual(
+    prepareObjectBtf(a, {}),
+    prepareObjectBtf(a, { float: false }),
+    "other options, another blob",
+  );
   const other = await loadCollectionSpec(
     new Uint8Array(readFileSync(new URL("../fixtures/bpfel/subprograms.o", import.meta.url))),
   );
-  assert.notEqual(prepareObjectBtf(other, {}), prepareObjectBtf(a, {}), "other content, another blob");
+  assert.notEqual(
+    prepareObjectBtf(other, {}),
+    prepareObjectBtf(a, {}),
+    "other content, another blob",
+  );
 });
