@@ -299,15 +299,15 @@ export class ElfFile {
 
     for (let i = 0; i < shnum; i++) {
       const base = shoff + i * ELF64_SHDR_SIZE;
-      const nameOffset = u32(bytes, base, le);
-      const type = u32(bytes, base + 4, le);
-      const flags = u32(bytes, le ? base + 8 : base + 12, le);
-      const offset = u64(bytes, base + 24, le);
-      const size = u64(bytes, base + 32, le);
-      const link = u32(bytes, base + 40, le);
-      const info = u32(bytes, base + 44, le);
-      const addralign = u64(bytes, base + 48, le);
-      const entsize = u64(bytes, base + 56, le);
+      const nameOffset = view.getUint32(base, le);
+      const type = view.getUint32(base + 4, le);
+      const flags = view.getUint32(le ? base + 8 : base + 12, le);
+      const offset = readU64(view, base + 24, le);
+      const size = readU64(view, base + 32, le);
+      const link = view.getUint32(base + 40, le);
+      const info = view.getUint32(base + 44, le);
+      const addralign = readU64(view, base + 48, le);
+      const entsize = readU64(view, base + 56, le);
       let name = "";
       if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
         name = readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
