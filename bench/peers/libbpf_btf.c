@@ -33,6 +33,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "peer_common.h"
+
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
 #include <malloc.h>
 #define HAVE_MALLINFO2 1
@@ -74,16 +76,6 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-		perror("clock_gettime");
-		exit(1);
-	}
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 // Peak resident set size of this process image so far, in bytes, or -1.
 // VmHWM first: getrusage's ru_maxrss survives fork + exec, so under a
 // parent bigger than us (a JS runtime) it is the parent's peak, not ours.
@@ -116,59 +108,6 @@ static long long malloc_in_use(void)
 #endif
 }
 
-static void print_json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static int read_file(const char *path, void **data, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	// Files under /sys report a size of 4096 to stat: read until EOF.
-	size_t cap = 1 << 20, len = 0;
-	char *buf = malloc(cap);
-	int err = buf ? 0 : -ENOMEM;
-	while (!err) {
-		if (len == cap) {
-			char *bigger = realloc(buf, cap * 2);
-			if (!bigger) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0) {
-			if (ferror(f))
-				err = -EIO;
-			break;
-		}
-	}
-	if (fclose(f) != 0 && !err)
-		err = -errno;
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*data = buf;
-	*size = len;
-	return 0;
-}
-
 static int open_close(const void *data, size_t size)
 {
 	struct btf *btf = btf__new(data, (__u32)size);
@@ -177,12 +116,6 @@ static int open_close(const void *data, size_t size)
 		return (int)err;
 	btf__free(btf);
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 // One round: the fixed number of passes, or as many as fit in budget.

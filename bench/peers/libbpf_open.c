@@ -21,6 +21,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "peer_common.h"
+
 #define MAX_ROUNDS 64
 
 struct options {
@@ -53,69 +55,6 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
-		perror("clock_gettime");
-		exit(1);
-	}
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
-static int read_file(const char *path, void **data, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return -errno;
-	int err = 0;
-	if (fseek(f, 0, SEEK_END) != 0) {
-		err = -errno;
-		goto out;
-	}
-	long len = ftell(f);
-	if (len < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (fseek(f, 0, SEEK_SET) != 0) {
-		err = -errno;
-		goto out;
-	}
-	// malloc(0) may return NULL: always ask for at least one byte.
-	void *buf = malloc(len > 0 ? (size_t)len : 1);
-	if (!buf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (len > 0 && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		free(buf);
-		err = -EIO;
-		goto out;
-	}
-	*data = buf;
-	*size = (size_t)len;
-out:
-	if (fclose(f) != 0 && err == 0)
-		err = -errno;
-	return err;
-}
-
 static int open_close(const void *data, size_t size, const char *name)
 {
 	// Naming the object keeps libbpf from naming it after the buffer's address.
@@ -126,12 +65,6 @@ static int open_close(const void *data, size_t size, const char *name)
 		return (int)err;
 	bpf_object__close(obj);
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 // One round: the fixed number of passes, or as many as fit in budget.

@@ -17,7 +17,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
-import { basename, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -109,7 +109,9 @@ export function buildCPeer(source: string, options: BuildOptions = {}): PeerBuil
   const src = isAbsolute(source) ? source : join(REPO_ROOT, source);
   const cacheDir = options.cacheDir ?? DEFAULT_PEER_DIR;
   const binary = join(cacheDir, basename(src).replace(/\.c$/, ""));
-  if (upToDate(binary, [src])) return { binary };
+  // The peers share a header next to them: a change there rebuilds them too.
+  const header = join(dirname(src), "peer_common.h");
+  if (upToDate(binary, existsSync(header) ? [src, header] : [src])) return { binary };
   return build(binary, (out) => [cc, ["-O2", "-Wall", "-Wextra", "-o", out, src, "-lbpf"], {}]);
 }
 
