@@ -100,3 +100,15 @@ function fixupDatasecs(ctx: LoadContext, btf: Btf): void {
     }
   }
 }
+
+/**
+ * IDs of the DATASECs named `name`. Objects have a handful of DATASECs, so
+ * scanning kinds beats building the BTF's whole name index for them.
+ */
+export function datasecIds(btf: Btf, name: string): number[] {
+  const ids: number[] = [];
+  for (let id = btf.firstId; id <= btf.lastId; id++) {
+    if (btf.kindOf(id) === BtfKind.DATASEC && btf.nameOf(id) === name) ids.push(id);
+  }
+  return ids;
+}

@@ -26,6 +26,7 @@ import { SHT_PROGBITS } from "../elf/constants.ts";
 import { LinkError } from "../errors/mod.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
 import { requireElf } from "./context.ts";
+import { datasecIds } from "./btf.ts";
 
 const MAP_IN_MAP: ReadonlySet<number> = new Set([MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS]);
 
@@ -205,7 +206,7 @@ export function loadBtfMaps(ctx: LoadContext, sec: ClassifiedSection): void {
     throw new LinkError("LINK_BAD_BTF_MAP", `section ${name} is not SHT_PROGBITS`);
   }
   const data = requireElf(ctx, "maps").sectionData(sec.section);
-  const ids = btf.idsByName(name).filter((id) => btf.kindOf(id) === BtfKind.DATASEC);
+  const ids = datasecIds(btf, name);
   if (ids.length !== 1) {
     throw new LinkError(
       "LINK_BAD_BTF_MAP",

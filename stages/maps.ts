@@ -12,8 +12,8 @@ import { SHT_NOBITS, SHT_PROGBITS } from "../elf/constants.ts";
 import { MapSpec } from "../collection/spec.ts";
 import { MapFlags, MapType } from "../collection/types.ts";
 import { LinkError, withContext } from "../errors/mod.ts";
-import { BtfKind } from "../btf/types.ts";
 import { loadBtfMaps } from "./btf_maps.ts";
+import { datasecIds } from "./btf.ts";
 import { collectVariables } from "./variables.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
 import { requireElf, sectionsOfKind } from "./context.ts";
@@ -157,5 +157,5 @@ function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
 function datasecId(ctx: LoadContext, name: string): number | undefined {
   const btf = ctx.btf;
   if (btf === undefined) return undefined;
-  return btf.idsByName(name).find((id) => btf.kindOf(id) === BtfKind.DATASEC);
+  return datasecIds(btf, name)[0];
 }

@@ -11,6 +11,7 @@ import type { VariableLinkage, VariableSpec } from "../collection/variables.ts";
 import { STB_LOCAL, STT_OBJECT } from "../elf/constants.ts";
 import type { LoadContext } from "./context.ts";
 import { sectionsOfKind } from "./context.ts";
+import { datasecIds } from "./btf.ts";
 
 const LINKAGE: Record<number, VariableLinkage> = {
   [BtfVarLinkage.STATIC]: "static",
@@ -46,7 +47,7 @@ type Found = Omit<VariableSpec, "section" | "constant">;
 
 function fromBtf(ctx: LoadContext, section: string): Found[] | undefined {
   const btf = ctx.btf!;
-  const id = btf.idsByName(section).find((i) => btf.kindOf(i) === BtfKind.DATASEC);
+  const id = datasecIds(btf, section)[0];
   // Sections with only anonymous data (string literals) have no DATASEC.
   if (id === undefined) return undefined;
   const ds = btf.type(id) as BtfDatasec;
