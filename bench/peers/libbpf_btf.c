@@ -40,14 +40,6 @@
 #define HAVE_MALLINFO2 1
 #endif
 
-#define MAX_ROUNDS 64
-
-struct options {
-	long passes;	// fixed passes per round; 0 = time-based
-	double seconds; // time budget per file, after warm-up
-	int rounds;
-};
-
 struct result {
 	long iterations;
 	double ms_per_pass;
@@ -200,40 +192,9 @@ static void print_bytes_field(const char *name, long long value)
 		printf(",\"%s\":%lld", name, value);
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: libbpf_btf [-n passes] [-t seconds] [-r rounds] file...\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	struct options opt = {.passes = 0, .seconds = 1.0, .rounds = 5};
-	int c;
-	while ((c = getopt(argc, argv, "n:t:r:")) != -1) {
-		char *end;
-		switch (c) {
-		case 'n':
-			opt.passes = strtol(optarg, &end, 10);
-			if (*end || opt.passes <= 0)
-				usage();
-			break;
-		case 't':
-			opt.seconds = strtod(optarg, &end);
-			if (*end || opt.seconds <= 0)
-				usage();
-			break;
-		case 'r':
-			opt.rounds = (int)strtol(optarg, &end, 10);
-			if (*end || opt.rounds <= 0 || opt.rounds > MAX_ROUNDS)
-				usage();
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind >= argc)
-		usage();
+	struct options opt = parse_options(argc, argv, "libbpf_btf [-n passes] [-t seconds] [-r rounds] file...");
 	libbpf_set_print(print_fn);
 
 	for (int i = optind; i < argc; i++) {

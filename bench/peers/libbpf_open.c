@@ -23,14 +23,6 @@
 
 #include "peer_common.h"
 
-#define MAX_ROUNDS 64
-
-struct options {
-	long passes;	// fixed passes per round; 0 = time-based
-	double seconds; // time budget per file, after warm-up
-	int rounds;
-};
-
 struct result {
 	long iterations;
 	double ms_per_pass;
@@ -132,40 +124,9 @@ static int bench_file(const char *path, const struct options *opt, struct result
 	return 0;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: libbpf_open [-n passes] [-t seconds] [-r rounds] file.o...\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	struct options opt = {.passes = 0, .seconds = 1.0, .rounds = 5};
-	int c;
-	while ((c = getopt(argc, argv, "n:t:r:")) != -1) {
-		char *end;
-		switch (c) {
-		case 'n':
-			opt.passes = strtol(optarg, &end, 10);
-			if (*end || opt.passes <= 0)
-				usage();
-			break;
-		case 't':
-			opt.seconds = strtod(optarg, &end);
-			if (*end || opt.seconds <= 0)
-				usage();
-			break;
-		case 'r':
-			opt.rounds = (int)strtol(optarg, &end, 10);
-			if (*end || opt.rounds <= 0 || opt.rounds > MAX_ROUNDS)
-				usage();
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind >= argc)
-		usage();
+	struct options opt = parse_options(argc, argv, "libbpf_open [-n passes] [-t seconds] [-r rounds] file.o...");
 	libbpf_set_print(print_fn);
 
 	double total_ms = 0;

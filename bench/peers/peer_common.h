@@ -1,13 +1,62 @@
-// Shared by the libbpf peers under bench/peers/: a monotonic clock, JSON
+// Shared by the libbpf peers under bench/peers/: their command-line flags,
+// a monotonic clock, JSON
 // string output, reading a whole file, and a comparison for qsort.
 // Each peer is one translation unit, so these are static definitions.
 #ifndef TSBPF_PEER_COMMON_H
 #define TSBPF_PEER_COMMON_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#define MAX_ROUNDS 64
+
+struct options {
+	long passes;	// fixed passes per round; 0 = time-based
+	double seconds; // time budget per file, after warm-up
+	int rounds;
+};
+
+static void usage(const char *synopsis)
+{
+	fprintf(stderr, "usage: %s\n", synopsis);
+	exit(2);
+}
+
+// The peers' common flags: -n passes, -t seconds, -r rounds, then files
+// from optind on (at least one).
+static struct options parse_options(int argc, char **argv, const char *synopsis)
+{
+	struct options opt = {.passes = 0, .seconds = 1.0, .rounds = 5};
+	int c;
+	while ((c = getopt(argc, argv, "n:t:r:")) != -1) {
+		char *end;
+		switch (c) {
+		case 'n':
+			opt.passes = strtol(optarg, &end, 10);
+			if (*end || opt.passes <= 0)
+				usage(synopsis);
+			break;
+		case 't':
+			opt.seconds = strtod(optarg, &end);
+			if (*end || opt.seconds <= 0)
+				usage(synopsis);
+			break;
+		case 'r':
+			opt.rounds = (int)strtol(optarg, &end, 10);
+			if (*end || opt.rounds <= 0 || opt.rounds > MAX_ROUNDS)
+				usage(synopsis);
+			break;
+		default:
+			usage(synopsis);
+		}
+	}
+	if (optind >= argc)
+		usage(synopsis);
+	return opt;
+}
 
 static double now_seconds(void)
 {
