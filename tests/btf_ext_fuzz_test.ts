@@ -1,40 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { readElf } from "../elf/mod.ts";
 import { Btf } from "../btf/btf.ts";
 import { type BtfExt, CoreReloKind, parseBtfExt } from "../btf/ext.ts";
 import { type BtfExtSource, encodeBtfExt, encodeLineInfo } from "../btf/ext_encode.ts";
 import { BtfError } from "../errors/mod.ts";
-import { fixtureObjects, haveCommand, readFixture } from "./_util.ts";
-
-/** A string table for hand-built blobs: `add` dedups, `resolve` refuses unknown offsets. */
-function stringTable(): { add(s: string): number; resolve(offset: number): string } {
-  const offsets = new Map<string, number>([["", 0]]);
-  const strings = new Map<number, string>([[0, ""]]);
-  let size = 1;
-  return {
-    add(s: string): number {
-      let off = offsets.get(s);
-      if (off === undefined) {
-        off = size;
-        offsets.set(s, off);
-        strings.set(off, s);
-        size += new TextEncoder().encode(s).length + 1;
-      }
-      return off;
-    },
-    resolve(offset: number): string {
-      const s = strings.get(offset);
-      if (s === undefined) throw new BtfError("BTF_BAD_STRING", `no string at ${offset}`);
-      return s;
-    },
-  };
-}
+import { fixtureObjects, readFixture } from "./_util.ts";
+import { libbpfVerdicts, stringTable } from "./_btf_ext_util.ts";
 
 interface Base {
   name: string;
@@ -436,64 +409,6 @@ test(
 
 // ---------------------------------------------------------------------------
 // libbpf differential
-
-/** libbpf's `btf_ext__new` verdict per length-prefixed blob: 0 or -errno. */
-const HARNESS = `
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list args) { return 0; }
-int main(int argc, char **argv) {
-  libbpf_set_print(quiet);
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  unsigned int n;
-  while (fread(&n, 4, 1, f) == 1) {
-    unsigned char *buf = malloc(n ? n : 1);
-    if (fread(buf, 1, n, f) != n) return 3;
-    struct btf_ext *ext = btf_ext__new(buf, n);
-    long err = libbpf_get_error(ext);
-    printf("%ld\\n", err);
-    if (!err) btf_ext__free(ext);
-    free(buf);
-  }
-  return 0;
-}
-`;
-
-function libbpfVerdicts(blobs: Uint8Array[]): number[] | string {
-  if (!haveCommand("cc")) return "cc is not on PATH";
-  if (!existsSync("/usr/include/bpf/btf.h")) return "libbpf-dev is not installed";
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) return "the host is big-endian";
-  const dir = mkdtempSync(join(tmpdir(), "tsbpf-btfext-fuzz-"));
-  try {
-    writeFileSync(join(dir, "h.c"), HARNESS);
-    const cc = spawnSync("cc", ["-O1", "-o", join(dir, "h"), join(dir, "h.c"), "-lbpf"], {
-      encoding: "utf8",
-    });
-    if (cc.status !== 0) return `the libbpf harness does not build: ${cc.stderr}`;
-    const total = blobs.reduce((n, b) => n + 4 + b.length, 0);
-    const all = new Uint8Array(total);
-    const view = new DataView(all.buffer);
-    let at = 0;
-    for (const blob of blobs) {
-      view.setUint32(at, blob.length, true);
-      all.set(blob, at + 4);
-      at += 4 + blob.length;
-    }
-    writeFileSync(join(dir, "blobs"), all);
-    const run = spawnSync(join(dir, "h"), [join(dir, "blobs")], {
-      encoding: "utf8",
-      maxBuffer: 1 << 26,
-    });
-    if (run.status !== 0) return `the libbpf harness failed: ${run.status} ${run.stderr}`;
-    return run.stdout.trim().split("\n").map(Number);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Codes for what libbpf checks in btf_ext__new; the others (strings, insn_off, order) it doesn't. */
 const LAYOUT_CODES = new Set([

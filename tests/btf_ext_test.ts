@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readElf, SHF_EXECINSTR, STT_FUNC } from "../elf/mod.ts";
@@ -23,35 +23,10 @@ import {
 } from "../btf/ext_encode.ts";
 import { BtfError } from "../errors/mod.ts";
 import { fixtureObjects, fixturePath, haveCommand, readFixture } from "./_util.ts";
+import { libbpfVerdicts, stringTable } from "./_btf_ext_util.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** A `.BTF`-like string table for hand-built blobs: `add` dedups, `resolve` refuses bad offsets. */
-function stringTable(): { add(s: string): number; resolve(offset: number): string } {
-  const offsets = new Map<string, number>([["", 0]]);
-  const strings = new Map<number, string>([[0, ""]]);
-  let size = 1;
-  return {
-    add(s: string): number {
-      let off = offsets.get(s);
-      if (off === undefined) {
-        off = size;
-        offsets.set(s, off);
-        strings.set(off, s);
-        size += new TextEncoder().encode(s).length + 1;
-      }
-      return off;
-    },
-    resolve(offset: number): string {
-      const s = strings.get(offset);
-      if (s === undefined) {
-        throw new BtfError("BTF_BAD_STRING", `no string starts at offset ${offset}`, { offset });
-      }
-      return s;
-    },
-  };
-}
 
 interface Loaded {
   elf: ReturnType<typeof readElf>;
@@ -942,63 +917,6 @@ test("encodeBtfExt refuses what the format can't hold", () => {
  * from a file and prints 0 or the negative errno for each. libbpf 1.1
  * refuses non-native byte orders, so only little-endian blobs go to it.
  */
-const HARNESS = `
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <bpf/btf.h>
-#include <bpf/libbpf.h>
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list args) { return 0; }
-int main(int argc, char **argv) {
-  libbpf_set_print(quiet);
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) return 2;
-  unsigned int n;
-  while (fread(&n, 4, 1, f) == 1) {
-    unsigned char *buf = malloc(n ? n : 1);
-    if (fread(buf, 1, n, f) != n) return 3;
-    struct btf_ext *ext = btf_ext__new(buf, n);
-    long err = libbpf_get_error(ext);
-    printf("%ld\\n", err);
-    if (!err) btf_ext__free(ext);
-    free(buf);
-  }
-  return 0;
-}
-`;
-
-/** libbpf's verdict (0 or -errno) per blob, or a reason the harness can't run. */
-function libbpfVerdicts(blobs: Uint8Array[]): number[] | string {
-  if (!haveCommand("cc")) return "cc is not on PATH";
-  if (!existsSync("/usr/include/bpf/btf.h")) return "libbpf-dev is not installed";
-  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) return "the host is big-endian";
-  const dir = mkdtempSync(join(tmpdir(), "tsbpf-btfext-"));
-  try {
-    writeFileSync(join(dir, "h.c"), HARNESS);
-    const cc = spawnSync("cc", ["-O1", "-o", join(dir, "h"), join(dir, "h.c"), "-lbpf"], {
-      encoding: "utf8",
-    });
-    if (cc.status !== 0) return `the libbpf harness does not build: ${cc.stderr}`;
-    const parts: Uint8Array[] = [];
-    for (const blob of blobs) {
-      const len = new Uint8Array(4);
-      new DataView(len.buffer).setUint32(0, blob.length, true);
-      parts.push(len, blob);
-    }
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      all.set(p, at);
-      at += p.length;
-    }
-    writeFileSync(join(dir, "blobs"), all);
-    const run = spawnSync(join(dir, "h"), [join(dir, "blobs")], { encoding: "utf8" });
-    if (run.status !== 0) return `the libbpf harness failed: ${run.status} ${run.stderr}`;
-    return run.stdout.trim().split("\n").map(Number);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 test("libbpf's btf_ext__new refuses the same layout errors and accepts the rest", {
   timeout: 60000,
