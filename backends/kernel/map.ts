@@ -15,7 +15,8 @@
 
 import { mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import type { Btf } from "../../btf/btf.ts";
-import { type BtfValue, decodeValue, encodeValue } from "../../btf/value.ts";
+import type { BtfValue } from "../../btf/value.ts";
+import { MapCodec } from "../map_codec.ts";
 import { MapType } from "../../collection/types.ts";
 import { BPF_ANY } from "./attr.ts";
 import { KernelError } from "./errors.ts";
@@ -116,8 +117,6 @@ export function parseCpuList(text: string): number {
   return count;
 }
 
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * A live BPF map. Raw methods take and return bytes; {@link get},
  * {@link set} and {@link remove} take JS values encoded with the map's BTF
@@ -150,6 +149,7 @@ export class KernelMap implements Disposable {
   /** Where this handle pinned the map, if it did (or where it was opened from). */
   pinnedPath?: string;
   readonly #sys: Syscalls;
+  readonly #codec: MapCodec;
   #fd: number;
 
   /** Wrap `fd`, which the map now owns and closes. */
@@ -165,6 +165,18 @@ export class KernelMap implements Disposable {
     this.btf = options.btf;
     this.keyType = options.keyType || undefined;
     this.valueType = options.valueType || undefined;
+    this.#codec = new MapCodec({
+      name: this.name,
+      keySize: this.keySize,
+      valueSize: this.valueSize,
+      perCpu: isPerCpu(this.type),
+      cpus: possibleCpus,
+      btf: this.btf,
+      keyType: this.keyType,
+      valueType: this.valueType,
+      error: (which, detail) =>
+        new KernelError(which === "key" ? "KERNEL_BAD_KEY" : "KERNEL_BAD_VALUE", detail),
+    });
   }
 
   /** Open the map pinned at `path` on a bpffs. */
@@ -202,7 +214,7 @@ export class KernelMap implements Disposable {
 
   /** Bytes of a raw value as the kernel reads and writes it (all CPUs for per-CPU maps). */
   get rawValueSize(): number {
-    return this.perCpu ? roundUp8(this.valueSize) * possibleCpus() : this.valueSize;
+    return this.#codec.rawValueSize;
   }
 
   /** The value stored under `key`, or `undefined` when there is none. */
@@ -348,39 +360,17 @@ export class KernelMap implements Disposable {
 
   /** Key bytes for a JS value, as {@link get} encodes it. */
   encodeKey(key: unknown): Uint8Array {
-    if (key instanceof Uint8Array) return key;
-    if (this.btf !== undefined && this.keyType !== undefined) {
-      return encodeValue(this.btf, this.keyType, key, { littleEndian: HOST_LITTLE_ENDIAN });
-    }
-    return encodeInteger(key, this.keySize, `map ${this.name}: key`);
+    return this.#codec.encodeKey(key);
   }
 
   /** Raw value bytes for a JS value, as {@link set} encodes it. */
   encodeValue(value: unknown): Uint8Array {
-    if (value instanceof Uint8Array) return value;
-    if (this.perCpu && Array.isArray(value) && !this.#valueIsArray()) {
-      const cpus = possibleCpus();
-      if (value.length !== cpus) {
-        throw new KernelError(
-          "KERNEL_BAD_VALUE",
-          `map ${this.name}: ${value.length} per-CPU values, want ${cpus}`,
-        );
-      }
-      const stride = roundUp8(this.valueSize);
-      const out = new Uint8Array(stride * cpus);
-      value.forEach((v, i) => out.set(this.#encodeOne(v), i * stride));
-      return out;
-    }
-    return this.#encodeOne(value);
+    return this.#codec.encodeValue(value);
   }
 
   /** Raw key bytes decoded with the key type (an integer without BTF, or the bytes). */
   decodeKey(raw: Uint8Array): BtfValue | Uint8Array {
-    if (this.btf !== undefined && this.keyType !== undefined) {
-      return decodeValue(this.btf, this.keyType, raw, { littleEndian: HOST_LITTLE_ENDIAN });
-    }
-    if ([1, 2, 4, 8].includes(this.keySize)) return decodeInteger(raw, this.keySize);
-    return raw;
+    return this.#codec.decodeKey(raw);
   }
 
   /** Every `[key, value]` pair decoded as {@link get} decodes them. */
@@ -390,13 +380,7 @@ export class KernelMap implements Disposable {
 
   /** A raw value decoded with the value type (an array of one per CPU for per-CPU maps). */
   decodeValue(raw: Uint8Array): BtfValue | BtfValue[] | Uint8Array {
-    if (!this.perCpu) return this.#decodeOne(raw);
-    const stride = roundUp8(this.valueSize);
-    const out: (BtfValue | Uint8Array)[] = [];
-    for (let off = 0; off + this.valueSize <= raw.length; off += stride) {
-      out.push(this.#decodeOne(raw.subarray(off, off + this.valueSize)));
-    }
-    return out as BtfValue[];
+    return this.#codec.decodeValue(raw);
   }
 
   /** Close the fd; later calls are no-ops. Kernel objects live on while pinned or used. */
@@ -412,97 +396,12 @@ export class KernelMap implements Disposable {
     this.close();
   }
 
-  #valueIsArray(): boolean {
-    if (this.btf === undefined || this.valueType === undefined) return false;
-    const t = this.btf.type(this.btf.skipTypedefs(this.valueType));
-    return t.kind === 3; // BTF_KIND_ARRAY
-  }
-
-  #encodeOne(value: unknown): Uint8Array {
-    if (value instanceof Uint8Array) return value;
-    if (this.btf !== undefined && this.valueType !== undefined) {
-      return encodeValue(this.btf, this.valueType, value, { littleEndian: HOST_LITTLE_ENDIAN });
-    }
-    return encodeInteger(value, this.valueSize, `map ${this.name}: value`);
-  }
-
-  #decodeOne(raw: Uint8Array): BtfValue | Uint8Array {
-    if (this.btf !== undefined && this.valueType !== undefined) {
-      return decodeValue(this.btf, this.valueType, raw, { littleEndian: HOST_LITTLE_ENDIAN });
-    }
-    if ([1, 2, 4, 8].includes(this.valueSize)) return decodeInteger(raw, this.valueSize);
-    return raw;
-  }
-
   #key(key: Uint8Array): Uint8Array {
-    if (key.length !== this.keySize) {
-      throw new KernelError(
-        "KERNEL_BAD_KEY",
-        `map ${this.name}: key of ${key.length} bytes, want ${this.keySize}`,
-      );
-    }
-    return key;
+    return this.#codec.checkKey(key);
   }
 
   #rawValue(value: Uint8Array): Uint8Array {
-    const want = this.rawValueSize;
-    if (value.length === want) return value;
-    if (this.perCpu && value.length === this.valueSize) {
-      // One CPU's value, written to every CPU.
-      const stride = roundUp8(this.valueSize);
-      const out = new Uint8Array(want);
-      for (let off = 0; off < want; off += stride) out.set(value, off);
-      return out;
-    }
-    throw new KernelError(
-      "KERNEL_BAD_VALUE",
-      `map ${this.name}: value of ${value.length} bytes, want ${want}` +
-        (this.perCpu ? ` (or ${this.valueSize} for every CPU)` : ""),
-    );
-  }
-}
-
-function roundUp8(n: number): number {
-  return (n + 7) & ~7;
-}
-
-/** Little-endian (host order) bytes of an integer key or value of `size` bytes. */
-function encodeInteger(value: unknown, size: number, what: string): Uint8Array {
-  if ((typeof value !== "number" && typeof value !== "bigint") || ![1, 2, 4, 8].includes(size)) {
-    throw new KernelError(
-      "KERNEL_BAD_VALUE",
-      `${what}: the map has no BTF type for it: give ${size} raw bytes` +
-        ([1, 2, 4, 8].includes(size) ? " or an integer" : ""),
-    );
-  }
-  if (typeof value === "number" && !Number.isInteger(value)) {
-    throw new KernelError("KERNEL_BAD_VALUE", `${what}: ${value} is not an integer`);
-  }
-  const big = BigInt(value);
-  const bits = BigInt(size * 8);
-  if (big < -(1n << (bits - 1n)) || big >= (1n << bits)) {
-    throw new KernelError("KERNEL_BAD_VALUE", `${what}: ${value} does not fit ${size} bytes`);
-  }
-  const out = new Uint8Array(size);
-  let v = BigInt.asUintN(size * 8, big);
-  for (let i = 0; i < size; i++) {
-    out[HOST_LITTLE_ENDIAN ? i : size - 1 - i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
-
-function decodeInteger(raw: Uint8Array, size: number): number | bigint {
-  const view = new DataView(raw.buffer, raw.byteOffset, size);
-  switch (size) {
-    case 1:
-      return view.getUint8(0);
-    case 2:
-      return view.getUint16(0, HOST_LITTLE_ENDIAN);
-    case 4:
-      return view.getUint32(0, HOST_LITTLE_ENDIAN);
-    default:
-      return view.getBigUint64(0, HOST_LITTLE_ENDIAN);
+    return this.#codec.rawValue(value);
   }
 }
 
