@@ -25,3 +25,4 @@ export { decodeInstructions, encodeInstructions } from "./codec.ts";
 export type { DecodeOptions, EncodeOptions } from "./codec.ts";
 export { disassemble, formatInstruction } from "./disasm.ts";
 export type { DisasmSymbol, DisassembleOptions, FormatOptions } from "./disasm.ts";
+export { assemble, type AssembleOptions, formatAsm, type FormatAsmOptions } from "./asm.ts";
