@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import type { Command, CommandIo } from "./cli/command.ts";
 import { UsageError } from "./cli/command.ts";
 import { btfCommand } from "./cli/btf.ts";
+import { conformanceCommand } from "./cli/conformance.ts";
 import { disasmCommand } from "./cli/disasm.ts";
 import { exportCommand } from "./cli/export.ts";
 import { inspectCommand } from "./cli/inspect.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   loadCommand,
   mapCommand,
   btfCommand,
+  conformanceCommand,
 ];
 
 const COMMON = {
