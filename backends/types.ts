@@ -15,9 +15,15 @@ export interface Backend<R = unknown> {
   load(spec: CollectionSpec, options?: Record<string, unknown>): Promise<R>;
 }
 
+/** What a backend factory gets from the loader besides its options. */
+export interface BackendContext {
+  /** VM helpers the plugins registered, by helper ID. */
+  readonly helpers: ReadonlyMap<number, unknown>;
+}
+
 /** Makes a backend from its options (the config's `backend.options`). */
 export interface BackendFactory {
-  (options: Record<string, unknown>): Backend;
+  (options: Record<string, unknown>, context?: BackendContext): Backend;
   /**
    * JSON Schema of the options (the subset `config/` validates: type,
    * properties, additionalProperties, required, items, enum, minimum,

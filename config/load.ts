@@ -376,7 +376,7 @@ export function createBackend(loader: Loader, resolved: Pick<ResolvedConfig, "ba
     validate(options, factory.optionsSchema, { path: "backend.options" });
   }
   try {
-    return factory(options);
+    return factory(options, { helpers: loader.helpers });
   } catch (err) {
     // A factory that checks its own options already names the key.
     if (err instanceof ConfigError) throw err;

@@ -7,6 +7,7 @@
 
 import { jsonBackendFactory } from "../backends/json/backend.ts";
 import { kernelBackendFactory } from "../backends/kernel/backend.ts";
+import { vmBackendFactory } from "../backends/vm/backend.ts";
 import { btfStage } from "../stages/btf.ts";
 import { classifyStage } from "../stages/classify.ts";
 import { linkStage } from "../stages/link.ts";
@@ -17,7 +18,7 @@ import type { Plugin } from "./types.ts";
 
 /**
  * The built-in plugin: `read` → `classify` → `btf` → `relocate` → `maps` → `link`,
- * and the `json` and `kernel` backends.
+ * and the `json`, `kernel` and `vm` backends.
  */
 export function corePlugin(): Plugin {
   return {
@@ -30,6 +31,6 @@ export function corePlugin(): Plugin {
       { append: mapsStage() },
       { append: linkStage() },
     ],
-    backends: { json: jsonBackendFactory, kernel: kernelBackendFactory },
+    backends: { json: jsonBackendFactory, kernel: kernelBackendFactory, vm: vmBackendFactory },
   };
 }

@@ -153,6 +153,6 @@ export class Loader {
         `no backend named ${JSON.stringify(name)} (registered: ${known})`,
       );
     }
-    return factory(options);
+    return factory(options, { helpers: this.helpers });
   }
 }
