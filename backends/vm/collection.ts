@@ -35,6 +35,7 @@ import {
   isLoadImm64,
 } from "../../isa/opcodes.ts";
 import { VmError } from "./errors.ts";
+import type { VmMemory } from "./memory.ts";
 import { defaultHelpers } from "./helpers/mod.ts";
 import { VmCollectionMap } from "./map_handle.ts";
 import { createVmMap, type VmMapInit } from "./maps/mod.ts";
@@ -54,6 +55,11 @@ export interface VmLoadOptions {
   helpers?: ReadonlyMap<number, VmHelper>;
   /** Load only these programs, plus the maps they reference and what those maps' contents name. */
   programs?: readonly string[];
+  /**
+   * The arena to live in; default a fresh one per collection. Collections
+   * sharing one arena share its size limit; each still has its own maps.
+   */
+  memory?: VmMemory;
 }
 
 /** Maps and programs of one load into the VM, closed together. */
@@ -113,7 +119,7 @@ export class VmCollection implements Disposable {
 export function loadVmCollection(spec: CollectionSpec, options: VmLoadOptions = {}): VmCollection {
   const helpers = new Map(defaultHelpers());
   for (const [id, helper] of options.helpers ?? []) helpers.set(id, helper);
-  const runtime = createRuntime({ ...options.runtime, helpers });
+  const runtime = createRuntime({ ...options.runtime, helpers, mem: options.memory });
   const maps = new Map<string, VmCollectionMap>();
   const programs = new Map<string, VmProgram>();
   try {
