@@ -10,6 +10,7 @@
  */
 
 import { loadCollection } from "../backends/kernel/mod.ts";
+import { loadVmCollection } from "../backends/vm/collection.ts";
 import { ProgramType, programTypeName } from "../collection/types.ts";
 import { TsbpfError } from "../errors/mod.ts";
 import { type Command, CONFIG_OPTION, loaderFor, readInput, UsageError } from "./command.ts";
@@ -24,13 +25,17 @@ const TEST_RUN_OPTIONS = {
   repeat: { type: "string", short: "r" },
   json: { type: "boolean" },
   log: { type: "boolean" },
+  vm: { type: "boolean" },
+  jit: { type: "boolean" },
 } as const;
 
 const TEST_RUN_HELP = `Usage: tsbpf run FILE --program NAME --data HEX|@PATH [--repeat N]
-                 [--ctx HEX|@PATH] [--json] [--log] [--config F]
+                 [--ctx HEX|@PATH] [--vm [--jit]] [--json] [--log] [--config F]
 
 Loads program NAME of object FILE (and the maps it uses) into the kernel and
-runs it with BPF_PROG_TEST_RUN (needs root, or CAP_BPF and friends).
+runs it with BPF_PROG_TEST_RUN (needs root, or CAP_BPF and friends); with
+--vm, into the userspace VM instead (no privileges; any program type, which
+for types the kernel can't test-run means the context is --ctx's bytes).
 Prints the return value, the packet the program left (hex) and the time of
 one run in nanoseconds (the kernel's mean over --repeat runs). Which program
 types can run, and what the data means, is the kernel's choice: a packet for
@@ -41,8 +46,10 @@ raw bytes of the file at PATH.
 
 Options:
   -p, --program NAME  the program to run (required)
-  -d, --data HEX      the input packet (data_in) (required)
+  -d, --data HEX      the input packet (data_in) (required unless --ctx is given)
   --ctx HEX           the context in (ctx_in), e.g. a struct __sk_buff
+  --vm                run in the VM rather than the kernel
+  --jit               with --vm: the compiled tier (default: the interpreter)
   -r, --repeat N      run N times (default 1); the duration is the mean
   --json              the result as JSON
   --log               print the full verifier log when the program is rejected
@@ -122,10 +129,15 @@ export const testRunCommand: Command = {
     const name = args.values.program;
     if (typeof name !== "string") throw new UsageError("run FILE needs --program NAME");
     const dataOption = args.values.data;
-    if (typeof dataOption !== "string") throw new UsageError("run FILE needs --data HEX|@PATH");
-    const data = await bytesOption("data", dataOption);
     const ctxOption = args.values.ctx;
+    if (typeof dataOption !== "string" && typeof ctxOption !== "string") {
+      throw new UsageError("run FILE needs --data HEX|@PATH (or --ctx for context-only programs)");
+    }
+    const data = typeof dataOption === "string"
+      ? await bytesOption("data", dataOption)
+      : new Uint8Array(0);
     const ctx = typeof ctxOption === "string" ? await bytesOption("ctx", ctxOption) : undefined;
+    if (args.values.jit && !args.values.vm) throw new UsageError("--jit needs --vm");
     const repeat = repeatOption(args.values.repeat);
 
     const spec = await (await loaderFor(args)).loadSpec(await readInput(file));
@@ -136,10 +148,15 @@ export const testRunCommand: Command = {
       );
     }
     let coll;
-    try {
-      coll = await loadCollection(spec, { programs: [name] });
-    } catch (err) {
-      return kernelFailure(err, io, args.values.log === true);
+    if (args.values.vm) {
+      const tier = args.values.jit ? "jit" : "interpret";
+      coll = loadVmCollection(spec, { programs: [name], tier });
+    } else {
+      try {
+        coll = await loadCollection(spec, { programs: [name] });
+      } catch (err) {
+        return kernelFailure(err, io, args.values.log === true);
+      }
     }
     try {
       const prog = coll.programs.get(name)!;
@@ -195,7 +212,7 @@ export function withTestRun(declarative: Command): Command {
     options: { ...TEST_RUN_OPTIONS, ...declarative.options },
     run(args, io) {
       if (args.positionals.length > 0) return testRunCommand.run(args, io);
-      for (const option of ["program", "data", "ctx", "repeat", "json", "log"]) {
+      for (const option of ["program", "data", "ctx", "repeat", "json", "log", "vm", "jit"]) {
         if (args.values[option] !== undefined) {
           throw new UsageError(`--${option} needs a FILE: run FILE --program NAME --data HEX`);
         }

@@ -268,3 +268,57 @@ test("cli: disasm shows source lines from .BTF.ext", () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /; count = bpf_map_lookup_elem\(&counts, &key\);\n\s+\d+:\t/);
 });
+
+test("cli: run FILE --vm test-runs a program in the VM, in both tiers", () => {
+  const data = "00".repeat(80);
+  for (const tier of [[], ["--jit"]]) {
+    const r = tsbpf(
+      "run",
+      fixturePath("bpfel/xdp_counter.o"),
+      "--program",
+      "xdp_count",
+      "--data",
+      data,
+      "--vm",
+      ...tier,
+      "--json",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.retval, 2);
+    assert.equal(doc.data, data);
+  }
+  const ctx = tsbpf(
+    "run",
+    fixturePath("bpfel/test_run_progs.o"),
+    "--program",
+    "raw_tp_sum",
+    "--ctx",
+    "05000000000000000600000000000000",
+    "--vm",
+  );
+  assert.equal(ctx.code, 0, ctx.stderr);
+  assert.match(ctx.stdout, /^retval: 11$/m);
+  const bad = tsbpf(
+    "run",
+    fixturePath("bpfel/xdp_counter.o"),
+    "--program",
+    "xdp_count",
+    "--data",
+    "00",
+    "--jit",
+  );
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--jit needs --vm/);
+  const short = tsbpf(
+    "run",
+    fixturePath("bpfel/xdp_counter.o"),
+    "--program",
+    "xdp_count",
+    "--data",
+    "00",
+    "--vm",
+  );
+  assert.equal(short.code, 1);
+  assert.match(short.stderr, /VM|Ethernet header/);
+});
