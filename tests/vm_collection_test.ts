@@ -142,6 +142,26 @@ for (const tier of VM_TIERS) {
     );
   });
 
+  test(`vm collection (${tier}): context pointer fields load as whole packet addresses`, () => {
+    // r2 = ctx->data; r3 = ctx->data_end; r0 = *(u8 *)(r2 + 1); r0 += r3 - r2; exit
+    for (const [type, data, end] of [[ProgramType.XDP, 0, 4], [ProgramType.SCHED_CLS, 76, 80]]) {
+      using coll = loadVmCollection(
+        program(type as ProgramType, [
+          { opcode: 0x61, dst: 2, src: 1, offset: data },
+          { opcode: 0x61, dst: 3, src: 1, offset: end },
+          { opcode: 0x71, dst: 0, src: 2, offset: 1 },
+          { opcode: 0x1f, dst: 3, src: 2 },
+          { opcode: 0x0f, dst: 0, src: 3 },
+          EXIT,
+        ]),
+        { tier },
+      );
+      const packet = new Uint8Array(64);
+      packet[1] = 40;
+      assert.equal(coll.programs.get("p")!.run(packet).retval, 104, `type ${type}`);
+    }
+  });
+
   test(`vm collection (${tier}): a plugin helper replaces a built-in one`, async () => {
     const clock: VmHelper = { name: "ktime_get_ns", call: () => 1234n };
     const loader = Loader.create([{ name: "fixed-clock", helpers: { 5: clock } }]);

@@ -180,6 +180,7 @@ for (const [rtName, makeRuntime] of RUNTIMES) {
       keySize: 4,
       valueSize: 8,
       maxEntries: 4,
+      spinLock: true,
     });
     assert.deepEqual(m.lookup(u32(1)), new Uint8Array(8));
     m.update(u32(1), u64(42));
@@ -232,7 +233,7 @@ for (const [rtName, makeRuntime] of RUNTIMES) {
     assert.equal(m.updateElem(u32(1), v, BPF_NOEXIST), -17);
     assert.equal(m.updateElem(u32(1), v, 8), -22);
     assert.equal(m.updateElem(u32(1), v, 5), -17, "BPF_F_LOCK | BPF_NOEXIST");
-    assert.equal(m.updateElem(u32(1), v, BPF_F_LOCK), 0);
+    assert.equal(m.updateElem(u32(1), v, BPF_F_LOCK), -22, "BPF_F_LOCK without a bpf_spin_lock");
     assert.equal(m.deleteElem(u32(1)), -22);
     // A program store is visible to the host.
     r.mem.write(a0, new Uint8Array([1, 2, 3]));

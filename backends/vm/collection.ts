@@ -21,6 +21,8 @@
  * @module
  */
 
+import type { Btf } from "../../btf/btf.ts";
+import { BtfKind } from "../../btf/types.ts";
 import type { CollectionSpec, MapKV, MapSpec, ProgramSpec } from "../../collection/spec.ts";
 import { MapType } from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
@@ -207,11 +209,22 @@ function selectObjects(
     }
   };
   roots.forEach(visitProgram);
+  // A whole-object load creates every map, as the kernel loader does.
+  if (names === undefined) { for (const name of spec.maps.keys()) visitMap(name); }
   // Spec order, so loads are deterministic whatever the order of `names`.
   return { programs: [...spec.programs.values()].filter((p) => programs.has(p)), maps };
 }
 
-function mapInit(ms: MapSpec, possibleCpus: number): VmMapInit {
+/** Whether the BTF type `id` holds a `struct bpf_spin_lock` (directly or in a nested struct). */
+function hasSpinLock(btf: Btf | undefined, id: number | undefined, depth = 0): boolean {
+  if (btf === undefined || id === undefined || depth > 8) return false;
+  const t = btf.type(btf.skipQualifiers(id));
+  if (t.kind !== BtfKind.STRUCT && t.kind !== BtfKind.UNION) return false;
+  if (t.name === "bpf_spin_lock") return true;
+  return t.members.some((m) => hasSpinLock(btf, m.type, depth + 1));
+}
+
+function mapInit(ms: MapSpec, possibleCpus: number, btf?: Btf): VmMapInit {
   return {
     name: ms.name,
     type: ms.type,
@@ -223,13 +236,14 @@ function mapInit(ms: MapSpec, possibleCpus: number): VmMapInit {
       : ms.maxEntries,
     flags: ms.flags,
     mapExtra: ms.mapExtra,
-    innerMap: ms.innerMap === undefined ? undefined : mapInit(ms.innerMap, possibleCpus),
+    innerMap: ms.innerMap === undefined ? undefined : mapInit(ms.innerMap, possibleCpus, btf),
+    spinLock: hasSpinLock(btf, ms.valueType),
   };
 }
 
 function createMap(runtime: Runtime, spec: CollectionSpec, ms: MapSpec): VmCollectionMap {
   const cpus = runtime.options.possibleCpus ?? 1;
-  const map = new VmCollectionMap(createVmMap(runtime, mapInit(ms, cpus)), {
+  const map = new VmCollectionMap(createVmMap(runtime, mapInit(ms, cpus, spec.btf)), {
     btf: spec.btf,
     keyType: ms.keyType,
     valueType: ms.valueType,

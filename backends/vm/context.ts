@@ -290,6 +290,8 @@ const SKB_CTX_IN: readonly [number, number][] = [
   [SKB.hwtstamp, 8],
 ];
 
+const ETH_P_802_3 = 0x0001;
+const ETH_P_802_2 = 0x0004;
 const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
 const AF_INET = 2;
@@ -335,8 +337,14 @@ function skbContext(registry: PacketRegistry, input: ContextInput, l2: boolean):
   const proto = (frame[12] << 8) | frame[13];
   dv.setUint32(SKB.len, frame.length - start, true);
   dv.setUint32(SKB.pkt_type, packetType(frame), true);
-  // skb->protocol is __be16: its bytes as they are on the wire.
-  dv.setUint16(SKB.protocol, frame[12] | (frame[13] << 8), true);
+  // skb->protocol is __be16 (its bytes as on the wire), from eth_type_trans:
+  // below 0x600 the field is a length, and the protocol 802.3 or 802.2.
+  const wire = proto >= 0x600
+    ? proto
+    : frame.length >= ETH_HLEN + 2 && frame[14] === 0xff && frame[15] === 0xff
+    ? ETH_P_802_3
+    : ETH_P_802_2;
+  dv.setUint16(SKB.protocol, (wire >> 8) | ((wire & 0xff) << 8), true);
   if (dv.getUint32(SKB.ifindex, true) === 0) dv.setUint32(SKB.ifindex, 1, true);
   // The test run's socket takes its addresses from the packet's IP header.
   if (proto === ETH_P_IP && frame.length >= ETH_HLEN + 20) {

@@ -171,7 +171,8 @@ function slowLoad(st: RunState, al: number, ah: number, size: number, pc: number
         hi = Number(u >> 32n) | 0;
       } else {
         lo = v | 0;
-        hi = size === 8 ? Math.floor(v / TAG_SCALE) | 0 : 0;
+        // 8-byte fields, and 4-byte pointer fields (which are whole addresses).
+        hi = size >= 4 ? Math.floor(v / TAG_SCALE) | 0 : 0;
         if (size < 4) lo &= size === 1 ? 0xff : 0xffff;
       }
       st.scratchHi = hi;
@@ -1081,12 +1082,16 @@ function loop(st: RunState, regs: Regs, prog0: Decoded, pc: number, frame: numbe
           ? u32[t] + off
           : -1;
         const r = (w >>> 8) & 15;
-        if (at >= 0) lo[r] = dv.getInt32(at, true);
-        else {
+        if (at >= 0) {
+          lo[r] = dv.getInt32(at, true);
+          hi[r] = 0;
+        } else {
+          // A context's pointer fields (xdp_md.data …) load as whole
+          // pointers, as the kernel's context rewriting makes them.
           lo[r] = slowLoad(st, al, ah, 4, pc - 1);
+          hi[r] = st.scratchHi;
           u8 = mem.u8, dv = mem.dv, u32 = mem.u32;
         }
-        hi[r] = 0;
         break;
       }
       case 0x81: { // ldsxw

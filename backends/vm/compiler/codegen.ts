@@ -910,8 +910,23 @@ class FunctionEmitter {
   load(pc: number, size: number, signed: boolean, dst: number, src: number, off: number): void {
     this.address(src, off);
     this.translate(pc, size, 0, () => this.i64s(0));
-    this.get(L_P);
-    this.mem(LOAD[size][signed ? 1 : 0]);
+    if (size === 4 && !signed) {
+      // A context's 4-byte pointer fields (xdp_md.data …) come back from the
+      // host as whole addresses in scratch: take all 8 bytes from there.
+      this.get(L_P);
+      this.i32(SCRATCH_BASE);
+      this.op(OP.i32Eq);
+      this.blockType(OP.if, I64);
+      this.get(L_P);
+      this.mem(LOAD[8][0]);
+      this.op(OP.else);
+      this.get(L_P);
+      this.mem(LOAD[4][0]);
+      this.op(OP.end);
+    } else {
+      this.get(L_P);
+      this.mem(LOAD[size][signed ? 1 : 0]);
+    }
     this.set(reg(dst));
   }
 

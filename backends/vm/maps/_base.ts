@@ -31,6 +31,8 @@ export interface VmMapInit {
   mapExtra?: bigint;
   /** Map-of-maps: the inner map template (what inner maps must match). */
   innerMap?: VmMapInit;
+  /** Whether the value holds a `struct bpf_spin_lock` (from BTF): BPF_F_LOCK needs one. */
+  spinLock?: boolean;
 }
 
 /** `BPF_ANY`. */
@@ -113,6 +115,8 @@ export abstract class MapBase implements VmMap {
   readonly maxEntries: number;
   /** map_flags. */
   readonly flags: number;
+  /** Whether values hold a `struct bpf_spin_lock`, so updates may take BPF_F_LOCK. */
+  readonly spinLock: boolean;
   /** The handle address `ld_imm64` of the map loads. */
   readonly address: VmAddress;
   /** fd stand-in. */
@@ -134,6 +138,7 @@ export abstract class MapBase implements VmMap {
     this.valueSize = init.valueSize;
     this.maxEntries = init.maxEntries;
     this.flags = init.flags ?? 0;
+    this.spinLock = init.spinLock ?? false;
     this.#handle = runtime.mem.map({ name: `map ${init.name}`, base: 0, len: 0, flags: 0 });
     this.address = vmAddress(this.#handle, 0);
     this.fd = runtime.allocFd();

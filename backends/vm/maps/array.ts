@@ -178,6 +178,8 @@ export class VmArrayMap extends MapBase {
     const index = u32Of(key);
     if (index >= this.maxEntries) return NEG_E2BIG;
     if ((flags & BPF_NOEXIST) !== 0) return NEG_EEXIST;
+    // array_map_update_elem checks for a spin lock last; htab checks it first.
+    if ((flags & BPF_F_LOCK) !== 0 && !this.spinLock) return NEG_EINVAL;
     return index;
   }
 }

@@ -207,6 +207,7 @@ export class VmHashMap extends MapBase {
     if (!Number.isInteger(flags) || flags < 0 || (flags & ~BPF_F_LOCK) > BPF_EXIST) {
       return NEG_EINVAL;
     }
+    if ((flags & BPF_F_LOCK) !== 0 && !this.spinLock) return NEG_EINVAL;
     let slot = this.#index.get(k);
     if (slot !== undefined) {
       if ((flags & BPF_NOEXIST) !== 0) return NEG_EEXIST;
