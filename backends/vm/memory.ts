@@ -62,7 +62,12 @@ const PAGE = 65536;
 
 /** Loads and stores the host answers itself, e.g. a context's pointer fields. */
 export interface SpecialAccess {
-  /** The value of a `size`-byte load at `offset` (a number, exact below 2⁵³, or a bigint). */
+  /**
+   * The value of a `size`-byte load at `offset` (a number, exact below 2⁵³,
+   * or a bigint). Loads of 4 and 8 bytes keep the whole value, so a 4-byte
+   * pointer field (`xdp_md.data`) can give a whole address, as the kernel's
+   * context rewriting does; 1- and 2-byte loads keep their low bytes.
+   */
   load(offset: number, size: number): number | bigint;
   /** Store `value` (`lo`, `hi` words) at `offset`; return false to refuse the write. */
   store(offset: number, size: number, lo: number, hi: number): boolean;
