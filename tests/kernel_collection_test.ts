@@ -24,24 +24,11 @@ import {
   parseCpuList,
   possibleCpus,
   SyscallError,
-  syscalls,
   VerifierError,
 } from "../backends/kernel/mod.ts";
 import { spawnSync } from "node:child_process";
 import { fixtureObjects, fixturePath, haveCommand } from "./_util.ts";
-
-/** Why kernel tests can't run here, or `undefined` when they can. */
-function kernelSkipReason(): string | undefined {
-  if (typeof process !== "undefined" && process.platform !== "linux") return "not Linux";
-  try {
-    syscalls();
-  } catch (err) {
-    return `no FFI: ${(err as Error).message}`;
-  }
-  const mounts = existsSync("/proc/mounts") ? readFileSync("/proc/mounts", "utf8") : "";
-  if (!/ \/sys\/fs\/bpf bpf /.test(mounts)) return "no bpffs mounted at /sys/fs/bpf";
-  return undefined;
-}
+import { kernelSkipReason } from "./_kernel_util.ts";
 
 const SKIP = kernelSkipReason();
 if (SKIP !== undefined) console.log(`kernel collection tests skipped: ${SKIP}`);

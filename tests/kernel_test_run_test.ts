@@ -2,21 +2,12 @@
 // against the real kernel: the results follow from fixtures/src/test_run_progs.c.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
 import { loadCollectionSpec } from "../mod.ts";
-import { KernelError, loadCollection, syscalls } from "../backends/kernel/mod.ts";
+import { KernelError, loadCollection } from "../backends/kernel/mod.ts";
 import { readFixture } from "./_util.ts";
+import { kernelSkipReason } from "./_kernel_util.ts";
 
-function skipReason(): string | undefined {
-  try {
-    syscalls();
-  } catch (err) {
-    return `no FFI: ${(err as Error).message}`;
-  }
-  const mounts = existsSync("/proc/mounts") ? readFileSync("/proc/mounts", "utf8") : "";
-  return / \/sys\/fs\/bpf bpf /.test(mounts) ? undefined : "no bpffs mounted at /sys/fs/bpf";
-}
-const SKIP = skipReason();
+const SKIP = kernelSkipReason();
 if (SKIP !== undefined) console.log(`kernel test-run tests skipped: ${SKIP}`);
 
 for (const dir of ["bpfel"] as const) {

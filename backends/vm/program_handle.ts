@@ -6,7 +6,6 @@
  * @module
  */
 
-import { ProgramType } from "../../collection/types.ts";
 import { CONTEXT_ONLY_TYPES, contextKind, createContext, type PacketRegistry } from "./context.ts";
 import { VmError } from "./errors.ts";
 import { unloadVmCode } from "./program.ts";
@@ -174,11 +173,3 @@ export class VmProgram implements VmProgramHandle, Disposable {
     this.close();
   }
 }
-
-/** Program types the VM gives a packet context (for messages and tests). */
-export const PACKET_PROGRAM_TYPES: readonly number[] = [
-  ProgramType.XDP,
-  ProgramType.SOCKET_FILTER,
-  ProgramType.SCHED_CLS,
-  ProgramType.SCHED_ACT,
-];
