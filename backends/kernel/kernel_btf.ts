@@ -18,7 +18,7 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Btf } from "../../btf/btf.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import { KernelError } from "./errors.ts";
@@ -58,6 +58,21 @@ export class KernelBtfCache {
   readonly #dir: string;
   #vmlinux?: Btf;
   readonly #modules = new Map<string, Btf>();
+
+  /**
+   * Names of the modules with BTF (`/sys/kernel/btf/*` but vmlinux),
+   * sorted; empty when the directory is missing. Read on every call: modules
+   * come and go.
+   */
+  moduleNames(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.#dir);
+    } catch {
+      return [];
+    }
+    return names.filter((n) => n !== "vmlinux" && MODULE_NAME.test(n)).sort();
+  }
 
   /** A cache reading with `options.readFile` from `options.dir`. */
   constructor(options: KernelBtfCacheOptions = {}) {
@@ -159,4 +174,9 @@ export function kernelBtf(): Btf {
  */
 export function kernelModuleBtf(name: string): Btf {
   return sharedCache().module(name);
+}
+
+/** Names of the loaded kernel modules that have BTF, sorted (see {@link KernelBtfCache.moduleNames}). */
+export function kernelModuleNames(): string[] {
+  return sharedCache().moduleNames();
 }
