@@ -18,16 +18,22 @@ const latin1 = new TextDecoder("latin1");
 /** Most cache slots: names repeat across vmlinux's 126k types. */
 const MAX_CACHE_SIZE = 1 << 13;
 
-/** Sections up to this size are turned into a string without a TextDecoder. */
-const SMALL_SECTION = 1 << 16;
-
-/** Latin-1 text of `bytes`, one char per byte, in chunks the argument list can hold. */
-function fromCharCodes(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+/** Whether every byte is below 0x80, four bytes at a time where aligned. */
+function isAscii(bytes: Uint8Array): boolean {
+  let i = 0;
+  const n = bytes.length;
+  while (i < n && ((bytes.byteOffset + i) & 3) !== 0) {
+    if (bytes[i] >= 0x80) return false;
+    i++;
   }
-  return out;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if ((w[k] & 0x80808080) !== 0) return false;
+    i += words * 4;
+  }
+  for (; i < n; i++) if (bytes[i] >= 0x80) return false;
+  return true;
 }
 
 /** One blob's string section; offsets are relative to its start. */
@@ -55,6 +61,22 @@ export class StringTable {
   }
 
   /**
+   * Whether the string at `offset` is exactly the ASCII text `ascii` (one
+   * char code per byte), compared in place: no string is built and the
+   * section is not decoded. `false` for an offset outside the section.
+   */
+  equalsAscii(offset: number, ascii: string): boolean {
+    if (!((offset >>> 0) === offset && offset < this.length)) return false;
+    const n = ascii.length;
+    if (offset + n >= this.length) return false;
+    const bytes = this.#bytes;
+    const at = this.#start + offset;
+    if (bytes[at + n] !== 0) return false;
+    for (let i = 0; i < n; i++) if (bytes[at + i] !== ascii.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /**
    * The string at `offset`, or `undefined` when the offset is outside the
    * section. The section ends with a NUL (the header parser checks), so
    * every string ends inside it.
@@ -75,16 +97,11 @@ export class StringTable {
 
   #init(offset: number): string | undefined {
     const section = this.#bytes.subarray(this.#start, this.#start + this.length);
-    let ascii = true;
-    for (let i = 0; i < section.length; i++) {
-      if (section[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    // A decoder call has a fixed cost that dominates for an object's few
-    // KiB of names; fromCharCode over chunks is cheaper there.
-    this.#all = section.length <= SMALL_SECTION ? fromCharCodes(section) : latin1.decode(section);
+    const ascii = isAscii(section);
+    // ASCII is UTF-8 one byte per char, and both engines decode it with a
+    // bulk copy: several times faster than latin1 (windows-1252 maps bytes
+    // one by one) and than String.fromCharCode over chunks.
+    this.#all = ascii ? utf8.decode(section) : latin1.decode(section);
     this.#ascii = ascii;
     this.#cacheKeys = slabU32(this.#cacheSize);
     this.#cacheValues = new Array<string>(this.#cacheSize).fill("");

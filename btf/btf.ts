@@ -58,6 +58,11 @@ export interface BtfParseOptions {
   base?: Btf;
 }
 
+/** How many {@link Btf.idsByName} calls scan the types before the name index is built. */
+const NAME_SCANS = 8;
+/** Blobs with more types (vmlinux) build the index at once: they serve many lookups. */
+const NAME_SCAN_MAX = 1 << 14;
+
 /** The names libbpf's `determine_ptr_size` takes for `long`. */
 const LONG_NAMES = new Set([
   "long",
@@ -121,6 +126,8 @@ export class Btf {
   #flavours?: Map<string, number[]>;
   #alignMemo?: AlignMemo;
   #pointerSize = 0;
+  /** Name lookups answered by a scan so far (see {@link idsByName}). */
+  #scans = 0;
 
   private constructor(
     bytes: Uint8Array,
@@ -232,6 +239,14 @@ export class Btf {
 
   /** Every type ID with exactly this name, ascending (base IDs first). The name index is built on the first call. */
   idsByName(name: string): number[] {
+    // The first few lookups in an object's small blob scan it: a load often
+    // asks for one or two names (a DATASEC, say), and a scan costs a
+    // fraction of building the whole index. Later lookups build it.
+    if (this.#names === undefined && this.#scans < NAME_SCANS && this.#count <= NAME_SCAN_MAX) {
+      this.#scans++;
+      const base = this.base === undefined ? [] : this.base.idsByName(name);
+      return this.#scanName(name, base);
+    }
     const own = this.#nameIndex().get(name);
     const base = this.base === undefined ? [] : this.base.idsByName(name);
     if (own === undefined) return base;
@@ -397,6 +412,34 @@ export class Btf {
 
   #decodable(idx: number): boolean {
     return isKnownKind(this.#kinds[idx]) || this.#overrides?.has(this.firstId + idx) === true;
+  }
+
+  /**
+   * Append to `out` the IDs of this blob's types named `name`, ascending.
+   * An ASCII name is compared with the string section's bytes in place, so
+   * a scan builds no strings; offsets outside the section are reported as
+   * the name index reports them.
+   */
+  #scanName(name: string, out: number[]): number[] {
+    if (name === "") return out;
+    const words = this.#words;
+    const strings = this.#strings;
+    const strBase = this.#strBase;
+    const inPlace = isAsciiText(name);
+    for (let idx = 0; idx < this.#count; idx++) {
+      const decoded = this.#types[idx];
+      if (decoded !== undefined) {
+        if (decoded.name === name) out.push(this.firstId + idx);
+        continue;
+      }
+      const nameOff = words[this.#starts[idx]];
+      if (nameOff === 0) continue;
+      const rel = nameOff - strBase;
+      if (inPlace && rel >= 0 && rel < strings.length) {
+        if (strings.equalsAscii(rel, name)) out.push(this.firstId + idx);
+      } else if (this.#name(nameOff, idx) === name) out.push(this.firstId + idx);
+    }
+    return out;
   }
 
   #nameIndex(): Map<string, number | number[]> {
@@ -636,6 +679,11 @@ export class Btf {
     this.#types[idx] = t;
     return t;
   }
+}
+
+function isAsciiText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
 }
 
 /**

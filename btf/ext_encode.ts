@@ -82,11 +82,12 @@ export function encodeFuncInfo(
 ): Uint8Array {
   const out = new Uint8Array(records.length * BPF_FUNC_INFO_SIZE);
   const view = new DataView(out.buffer);
-  records.forEach((rec, i) => {
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i];
     const p = i * BPF_FUNC_INFO_SIZE;
     view.setUint32(p, kernelInsn(rec.insnOff, "func_info", i), littleEndian);
     view.setUint32(p + 4, u32(rec.typeId, "func_info", i, "typeId"), littleEndian);
-  });
+  }
   return out;
 }
 
@@ -104,13 +105,14 @@ export function encodeLineInfo(
 ): Uint8Array {
   const out = new Uint8Array(records.length * BPF_LINE_INFO_SIZE);
   const view = new DataView(out.buffer);
-  records.forEach((rec, i) => {
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i];
     const p = i * BPF_LINE_INFO_SIZE;
     view.setUint32(p, kernelInsn(rec.insnOff, "line_info", i), littleEndian);
     view.setUint32(p + 4, u32(rec.fileNameOff, "line_info", i, "fileNameOff"), littleEndian);
     view.setUint32(p + 8, u32(rec.lineOff, "line_info", i, "lineOff"), littleEndian);
     view.setUint32(p + 12, lineCol(rec.line, rec.column, "line_info", i), littleEndian);
-  });
+  }
   return out;
 }
 

@@ -297,6 +297,9 @@ export class ElfFile {
     const sections: ElfSection[] = new Array(shnum);
     let symtab = -1;
 
+    // The whole name table as one string when it is ASCII: a name is then a
+    // slice of it, found by a native indexOf rather than a byte loop.
+    const namesText = shstrndx === SHN_UNDEF ? undefined : asciiText(bytes, namesOffset, namesSize);
     for (let i = 0; i < shnum; i++) {
       const base = shoff + i * ELF64_SHDR_SIZE;
       const nameOffset = view.getUint32(base, le);
@@ -310,7 +313,13 @@ export class ElfFile {
       const entsize = readU64(view, base + 56, le);
       let name = "";
       if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
-        name = readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
+        const end = namesText === undefined || nameOffset >= namesSize
+          ? -1
+          : namesText.indexOf("\0", nameOffset);
+        // No text or no NUL: the byte-wise reader decodes or reports it.
+        name = end >= 0
+          ? namesText!.slice(nameOffset, end)
+          : readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
       }
       if (offset < 0) throw tooLarge("sh_offset", base + 24, i, name);
       if (size < 0) throw tooLarge("sh_size", base + 32, i, name);
@@ -478,6 +487,8 @@ export class ElfFile {
     const strSize = this.#size[strtab];
     const xindexOffset = this.#findSymtabShndx(count);
 
+    const strText = asciiText(bytes, strOffset, strSize);
+    const strtabName = this.sections[strtab].name;
     const symbols: ElfSymbol[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const at = base + i * ELF64_SYM_SIZE;
@@ -515,11 +526,18 @@ export class ElfFile {
           { offset: at + 6, section: symtabName, sectionIndex: symtab },
         );
       }
+      let name = "";
+      if (nameOffset !== 0 || strSize !== 0) {
+        const end = strText === undefined || nameOffset >= strSize
+          ? -1
+          : strText.indexOf("\0", nameOffset);
+        name = end >= 0
+          ? strText!.slice(nameOffset, end)
+          : readString(bytes, strOffset, strSize, nameOffset, strtab, strtabName);
+      }
       symbols[i] = {
         index: i,
-        name: nameOffset === 0 && strSize === 0
-          ? ""
-          : readString(bytes, strOffset, strSize, nameOffset, strtab, this.sections[strtab].name),
+        name,
         value,
         size,
         type: info & 0xf,
@@ -839,6 +857,28 @@ function decodeString(
   if (n === 0) return "";
   if (high < 0x80 && n <= SHORT_NAME_MAX) return shortAscii(bytes, start, p);
   return utf8.decode(bytes.subarray(start, p));
+}
+
+/**
+ * The string table at [offset, offset+size) as one string, one char per
+ * byte, when every byte is ASCII; `undefined` otherwise (UTF-8 names are
+ * decoded one by one). ASCII is UTF-8 that every engine decodes by a bulk
+ * copy, far cheaper than building names char by char.
+ */
+function asciiText(bytes: Uint8Array, offset: number, size: number): string | undefined {
+  if (size === 0 || offset + size > bytes.length) return undefined;
+  const end = offset + size;
+  let i = offset;
+  // Byte by byte up to a 4-byte boundary, then a word at a time.
+  for (; i < end && ((bytes.byteOffset + i) & 3) !== 0; i++) if (bytes[i] >= 0x80) return undefined;
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if ((w[k] & 0x80808080) !== 0) return undefined;
+    i += words * 4;
+  }
+  for (; i < end; i++) if (bytes[i] >= 0x80) return undefined;
+  return utf8.decode(bytes.subarray(offset, end));
 }
 
 /**

@@ -10,6 +10,7 @@ import { Btf } from "../btf/btf.ts";
 import { parseBtfExt } from "../btf/ext.ts";
 import { type BtfDatasec, BtfKind } from "../btf/types.ts";
 import { STT_NOTYPE, STT_OBJECT, STT_SECTION } from "../elf/constants.ts";
+import type { ElfSection } from "../elf/types.ts";
 import { BtfError, withContext } from "../errors/mod.ts";
 import type { LoadContext } from "./context.ts";
 import { requireElf, sectionsOfKind } from "./context.ts";
@@ -65,40 +66,54 @@ export function btfStage(): Stage {
  * layout is the extern stage's to decide, so they are left alone.
  */
 function fixupDatasecs(ctx: LoadContext, btf: Btf): void {
-  const sectionsByName = new Map<string, { index: number; size: number }>();
-  for (const sec of ctx.sections.values()) {
-    sectionsByName.set(sec.section.name, { index: sec.section.index, size: sec.section.size });
-  }
+  // The DATASECs with an ELF section of their name; objects have a handful.
+  const found: { id: number; ds: BtfDatasec; index: number; size: number }[] = [];
   for (let id = btf.firstId; id <= btf.lastId; id++) {
     if (btf.kindOf(id) !== BtfKind.DATASEC) continue;
     const ds = btf.type(id) as BtfDatasec;
-    const section = sectionsByName.get(ds.name);
-    if (section === undefined) continue;
-    // Values of the section's variable symbols, global and static.
-    const symbols = new Map<string, number>();
-    for (const sym of ctx.symbols) {
-      if (sym.sectionIndex !== section.index || sym.type === STT_SECTION || sym.name === "") {
-        continue;
-      }
-      if (sym.type === STT_OBJECT || sym.type === STT_NOTYPE) symbols.set(sym.name, sym.value);
-    }
-    const vars = ds.vars.map((v) => {
+    const section = sectionNamed(ctx, ds.name);
+    if (section !== undefined) found.push({ id, ds, index: section.index, size: section.size });
+  }
+  if (found.length === 0) return;
+  // Values of those sections' variable symbols, global and static, in one
+  // pass over the symbol table.
+  const symbols = new Map<number, Map<string, number>>();
+  for (const f of found) symbols.set(f.index, new Map());
+  for (const sym of ctx.symbols) {
+    const names = symbols.get(sym.sectionIndex);
+    if (names === undefined || sym.type === STT_SECTION || sym.name === "") continue;
+    if (sym.type === STT_OBJECT || sym.type === STT_NOTYPE) names.set(sym.name, sym.value);
+  }
+  for (const { id, ds, index, size } of found) {
+    const values = symbols.get(index)!;
+    let vars = ds.vars;
+    for (let i = 0; i < ds.vars.length; i++) {
+      const v = ds.vars[i];
       const variable = btf.type(v.type);
       // FUNC entries (kfuncs in .ksyms) and anonymous entries keep their place.
-      if (variable.kind !== BtfKind.VAR) return v;
-      const value = symbols.get(variable.name);
+      if (variable.kind !== BtfKind.VAR) continue;
+      const value = values.get(variable.name);
       if (value === undefined) {
         throw new BtfError(
           "BTF_DATASEC_NO_SYMBOL",
           `variable ${variable.name} of DATASEC ${ds.name} (type ${id}) has no ELF symbol`,
         );
       }
-      return { ...v, offset: value };
-    });
-    if (ds.size !== section.size || vars.some((v, i) => v.offset !== ds.vars[i].offset)) {
-      btf.replaceType(id, { ...ds, size: section.size, vars });
+      if (value === v.offset) continue;
+      if (vars === ds.vars) vars = ds.vars.slice();
+      vars[i] = { ...v, offset: value };
+    }
+    if (size !== ds.size || vars !== ds.vars) {
+      btf.replaceType(id, { ...ds, size, vars: vars === ds.vars ? vars.slice() : vars });
     }
   }
+}
+
+/** The ELF section named `name` (the last one, as a name-keyed map would give). */
+function sectionNamed(ctx: LoadContext, name: string): ElfSection | undefined {
+  let found: ElfSection | undefined;
+  for (const sec of ctx.sections.values()) if (sec.section.name === name) found = sec.section;
+  return found;
 }
 
 /**

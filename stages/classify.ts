@@ -98,7 +98,12 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
     name: "classify",
     run(ctx: LoadContext) {
       const elf = requireElf(ctx, "classify");
-      const claims = [...(options.rules ?? []), ...(ctx.options.sectionRules ?? [])];
+      const own = options.rules ?? NO_RULES;
+      const loadRules = ctx.options.sectionRules ?? NO_RULES;
+      const claims = own.length === 0 ? loadRules : loadRules.length === 0 ? own : [
+        ...own,
+        ...loadRules,
+      ];
       for (const section of elf.sections) {
         if (section.index === 0) continue;
         let rule = claims.length > 0 ? claimOf(claims, section) : undefined;
@@ -137,6 +142,8 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
     },
   };
 }
+
+const NO_RULES: readonly SectionKindRule[] = [];
 
 const decoder = new TextDecoder();
 

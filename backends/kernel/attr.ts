@@ -388,11 +388,30 @@ export function encodeAttr(
 ): Uint8Array {
   const buf = new Uint8Array(layout.size);
   const view = new DataView(buf.buffer);
-  for (const [name, value] of Object.entries(values)) {
-    if (value === undefined) continue;
+  // for-in over a plain object walks V8's enum cache: no entries array per call.
+  for (const name in values) {
+    const value = values[name];
+    if (value === undefined || !Object.hasOwn(values, name)) continue;
     writeField(layout, view, name, value);
   }
   return buf;
+}
+
+/**
+ * Encode `values` into `view` (zeroed by the caller, at least `layout.size`
+ * bytes), like {@link encodeAttr} but without allocating: for staging areas
+ * that are reused across calls.
+ */
+export function encodeAttrInto(
+  layout: AttrLayout,
+  view: DataView,
+  values: Readonly<Record<string, AttrValue>>,
+): void {
+  for (const name in values) {
+    const value = values[name];
+    if (value === undefined || !Object.hasOwn(values, name)) continue;
+    writeField(layout, view, name, value);
+  }
 }
 
 /** Write one field of `layout` into `buf` (see {@link encodeAttr}). */
@@ -409,6 +428,50 @@ function fieldOf(layout: AttrLayout, name: string): AttrField {
   return field;
 }
 
+function badValue(layout: AttrLayout, name: string, why: string, value: unknown): KernelError {
+  return new KernelError("KERNEL_BAD_ATTR", `${layout.name}.${name}: ${why}: ${String(value)}`);
+}
+
+// One encoder for every name: constructing one per call costs more than the encoding.
+const encoder = new TextEncoder();
+
+// A clean name into `char[16]` at `offset`: ASCII, one byte per char.
+function writeObjectName(view: DataView, offset: number, name: string): void {
+  for (let i = 0; i < name.length; i++) view.setUint8(offset + i, name.charCodeAt(i));
+}
+
+// Whether `name` is already what sanitizeObjectName would make of it.
+function isCleanName(name: string): boolean {
+  if (name.length >= BPF_OBJ_NAME_LEN) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
+      c === 0x5f || c === 0x2e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/**
+ * Write a u64 given as a number or bigint at `offset` (little-endian like
+ * every attr field here, two's complement for negatives down to -2^63). Returns false when it is
+ * not an integer in [-2^63, 2^64).
+ */
+export function writeU64(view: DataView, offset: number, value: number | bigint): boolean {
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) return false;
+    // Numbers split into two u32 halves: no BigInt on the common path.
+    const lo = value >>> 0;
+    const hi = Math.floor(value / 0x1_0000_0000);
+    view.setUint32(offset, lo, true);
+    view.setUint32(offset + 4, hi >>> 0, true);
+    return true;
+  }
+  if (value < -(1n << 63n) || value >= 1n << 64n) return false;
+  view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+  return true;
+}
+
 function writeField(
   layout: AttrLayout,
   view: DataView,
@@ -416,29 +479,73 @@ function writeField(
   value: number | bigint | string,
 ): void {
   const field = fieldOf(layout, name);
-  const bad = (why: string) =>
-    new KernelError("KERNEL_BAD_ATTR", `${layout.name}.${name}: ${why}: ${String(value)}`);
-  if (field.offset + KIND_SIZE[field.kind] > view.byteLength) throw bad("buffer too short");
+  if (field.offset + KIND_SIZE[field.kind] > view.byteLength) {
+    throw badValue(layout, name, "buffer too short", value);
+  }
   if (field.kind === "name") {
-    if (typeof value !== "string") throw bad("expected a string");
-    const bytes = new TextEncoder().encode(sanitizeObjectName(value));
-    for (let i = 0; i < bytes.length; i++) view.setUint8(field.offset + i, bytes[i]);
+    writeNameField(view, field.offset, value as string, layout, name);
     return;
   }
-  if (typeof value === "string") throw bad("expected a number");
+  if (typeof value === "string") throw badValue(layout, name, "expected a number", value);
   if (field.kind === "u32") {
     const n = typeof value === "bigint" ? Number(value) : value;
     // fds and ids are u32 in the uapi; accept -1..-2^31 as their two's complement.
-    if (!Number.isInteger(n) || n < -0x80000000 || n > 0xffffffff) throw bad("not a u32");
+    if (!Number.isInteger(n) || n < -0x80000000 || n > 0xffffffff) {
+      throw badValue(layout, name, "not a u32", value);
+    }
     view.setUint32(field.offset, n >>> 0, true);
     return;
   }
-  let big: bigint;
-  if (typeof value === "bigint") big = value;
-  else if (Number.isSafeInteger(value)) big = BigInt(value);
-  else throw bad("not an integer");
-  if (big < -(1n << 63n) || big >= 1n << 64n) throw bad("not a u64");
-  view.setBigUint64(field.offset, BigInt.asUintN(64, big), true);
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw badValue(layout, name, "not an integer", value);
+  }
+  if (!writeU64(view, field.offset, value)) throw badValue(layout, name, "not a u64", value);
+}
+
+/** The byte offset of field `name` of `layout` (for encoders that write fields directly). */
+export function fieldOffset(layout: AttrLayout, name: string): number {
+  return fieldOf(layout, name).offset;
+}
+
+/**
+ * Write an optional u32 at `offset` of `view`; `undefined` leaves the field
+ * alone. Like {@link encodeAttr}, -2^31..-1 are taken as two's complement
+ * (fds) and anything else outside a u32 throws `KERNEL_BAD_ATTR` naming
+ * `layout.name` and `name`.
+ */
+export function writeU32Field(
+  view: DataView,
+  offset: number,
+  value: number | bigint | undefined,
+  layout: AttrLayout,
+  name: string,
+): void {
+  if (value === undefined) return;
+  const n = typeof value === "bigint" ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < -0x80000000 || n > 0xffffffff) {
+    throw badValue(layout, name, typeof n === "number" ? "not a u32" : "expected a number", value);
+  }
+  view.setUint32(offset, n >>> 0, true);
+}
+
+/**
+ * Write an optional `char[16]` name at `offset` of `view`, sanitised like
+ * {@link encodeAttr} does; a non-string throws `KERNEL_BAD_ATTR`.
+ */
+export function writeNameField(
+  view: DataView,
+  offset: number,
+  value: string | undefined,
+  layout: AttrLayout,
+  name: string,
+): void {
+  if (value === undefined) return;
+  if (typeof value !== "string") throw badValue(layout, name, "expected a string", value);
+  if (isCleanName(value)) writeObjectName(view, offset, value);
+  else {
+    const bytes = encoder.encode(sanitizeObjectName(value));
+    for (let i = 0; i < bytes.length; i++) view.setUint8(offset + i, bytes[i]);
+  }
 }
 
 /** Read a u32 field of `layout` from `buf`. */

@@ -13,18 +13,38 @@ import { bpfSyscallNumber, type Syscalls } from "./syscalls.ts";
 const SYMBOLS = {
   // Variadic in C; every argument is an integer register, so a fixed
   // four-argument signature is ABI-compatible on x86_64 and aarch64.
-  syscall: { parameters: ["i64", "i64", "pointer", "u64"], result: "i64" },
+  // `buffer` passes a typed array's data pointer straight through V8's fast
+  // call path: no UnsafePointer object per call.
+  syscall: { parameters: ["i64", "i64", "buffer", "u64"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
   close: { parameters: ["i32"], result: "i32" },
 } as const;
 
 /**
- * The address of `buf`. Asking for `buffer` first moves a small V8 typed
- * array's bytes off the GC heap for good, so the address cannot go stale.
+ * Base addresses of the ArrayBuffers seen so far. A buffer's backing store
+ * never moves once it is off the GC heap (asking for `buffer` moves a small
+ * V8 typed array's bytes off it for good), so the address is computed once
+ * per buffer: `UnsafePointer.of` plus its BigInt costs ten times the lookup.
  */
-function pointerOf(buf: Uint8Array): Deno.PointerValue {
-  void buf.buffer;
-  return Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>);
+const bases = new WeakMap<ArrayBufferLike, bigint>();
+
+function addressOf(buf: Uint8Array): bigint {
+  const buffer = buf.buffer;
+  let base = bases.get(buffer);
+  if (base === undefined) {
+    const p = Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>);
+    if (p === null) return 0n;
+    base = BigInt(Deno.UnsafePointer.value(p)) - BigInt(buf.byteOffset);
+    bases.set(buffer, base);
+  }
+  return buf.byteOffset === 0 ? base : base + BigInt(buf.byteOffset);
+}
+
+/** `BigInt(n)` for the small lengths and commands of most calls, made once. */
+const SMALL_BIGINTS = Array.from({ length: 257 }, (_, i) => BigInt(i));
+
+function big(n: number): bigint {
+  return n < SMALL_BIGINTS.length ? SMALL_BIGINTS[n] : BigInt(n);
 }
 
 /**
@@ -38,9 +58,8 @@ export function denoSyscalls(): Syscalls {
       `bpf(2) needs Linux, this is ${Deno.build.os}`,
     );
   }
+  // i64 parameters take numbers too, but only BigInts take the fast call path.
   const sysBpf = BigInt(bpfSyscallNumber(Deno.build.arch));
-  // i64 parameters take BigInts; make the command numbers' once.
-  const cmds = Array.from({ length: 64 }, (_, i) => BigInt(i));
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     lib = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -62,8 +81,11 @@ export function denoSyscalls(): Syscalls {
   return {
     runtime: "deno",
     bpf(cmd: number, attr: Uint8Array): number {
+      // The kernel may write to attr: make sure its bytes are the real ones,
+      // off the GC heap, not a copy made for the call.
+      void attr.buffer;
       const r = Number(
-        syscall(sysBpf, cmds[cmd] ?? BigInt(cmd), pointerOf(attr), BigInt(attr.byteLength)),
+        syscall(sysBpf, big(cmd), attr as Uint8Array<ArrayBuffer>, big(attr.byteLength)),
       );
       // Read errno before anything else can run on this thread.
       return r < 0 ? -errno() : r;
@@ -73,9 +95,7 @@ export function denoSyscalls(): Syscalls {
       return r < 0 ? -errno() : r;
     },
     address(buf: Uint8Array): bigint {
-      if (buf.byteLength === 0) return 0n;
-      const p = pointerOf(buf);
-      return p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
+      return buf.byteLength === 0 ? 0n : addressOf(buf);
     },
   };
 }

@@ -25,6 +25,8 @@ import {
   BTF_GET_FD_BY_ID,
   BTF_LOAD,
   encodeAttr,
+  encodeAttrInto,
+  fieldOffset,
   getName,
   getU32,
   getU64,
@@ -44,6 +46,9 @@ import {
   PROG_LOAD,
   PROG_TEST_RUN,
   setField,
+  writeNameField,
+  writeU32Field,
+  writeU64,
 } from "./attr.ts";
 import { ERRNO, KernelError, SyscallError, VerifierError } from "./errors.ts";
 import type { Syscalls } from "./syscalls.ts";
@@ -68,18 +73,6 @@ function call(sys: Syscalls, layout: AttrLayout, attr: Uint8Array): number {
   return r;
 }
 
-/** Call, returning -errno for the errnos in `allowed` instead of throwing. */
-function callAllowing(
-  sys: Syscalls,
-  layout: AttrLayout,
-  attr: Uint8Array,
-  allowed: readonly number[],
-): number {
-  const r = sys.bpf(layout.cmd, attr);
-  if (r < 0 && !allowed.includes(-r)) throw new SyscallError(layout.name, -r);
-  return r;
-}
-
 function cString(s: string): Uint8Array {
   const bytes = new TextEncoder().encode(s);
   if (bytes.includes(0)) {
@@ -96,28 +89,150 @@ function bytesOf(view: ArrayBufferView): Uint8Array {
     : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-// One attr buffer reused by the element commands, the hot path of map
-// access: bpf(2) is synchronous and nothing here re-enters, and allocating
-// a fresh buffer costs more than the system call on some runtimes.
-const ELEM_ATTR = new Uint8Array(MAP_LOOKUP_ELEM.size);
-const ELEM_VIEW = new DataView(ELEM_ATTR.buffer);
+/**
+ * A staging area per {@link Syscalls}: one ArrayBuffer whose address is
+ * asked for once, holding the attr at offset 0 and, after it, copies of the
+ * small buffers the attr points to (instructions, license, func/line info,
+ * map keys and values). Their addresses are then the base plus an offset,
+ * plain numbers: no address lookup, no BigInt and no allocation per call.
+ * bpf(2) is synchronous, so one area per Syscalls suffices; a call made
+ * while it is in use (from a log callback, say) gets a fresh one.
+ */
+interface Staging {
+  bytes: Uint8Array;
+  view: DataView;
+  /** The address of `bytes`, as a number (user-space addresses fit 53 bits). */
+  base: number;
+  /** Next free payload offset. */
+  used: number;
+  busy: boolean;
+  /** attr views by size, at offset 0. */
+  attrs: Map<number, Uint8Array>;
+}
+
+/** Room for the attr; payloads start after it, 8-aligned. */
+const ATTR_ROOM = 256;
+const STAGING_START = 16 * 1024;
+/** Payloads larger than this are passed by their own address, not copied. */
+const STAGING_MAX = 1 << 20;
+
+const stagings = new WeakMap<Syscalls, Staging>();
+
+function newStaging(sys: Syscalls, size: number): Staging {
+  const bytes = new Uint8Array(new ArrayBuffer(size));
+  return {
+    bytes,
+    view: new DataView(bytes.buffer),
+    base: Number(sys.address(bytes)),
+    used: ATTR_ROOM,
+    busy: true,
+    attrs: new Map(),
+  };
+}
+
+/**
+ * The staging area of `sys` with room for `payload` bytes after the attr,
+ * or with none when `payload` is over {@link STAGING_MAX} (the caller then
+ * passes buffers by their own address). The attr's `size` bytes are
+ * zeroed. Give it back with {@link releaseStaging}.
+ */
+function acquireStaging(sys: Syscalls, size: number, payload: number): Staging {
+  const need = ATTR_ROOM + (payload <= STAGING_MAX ? payload : 0);
+  let s = stagings.get(sys);
+  if (s === undefined || (!s.busy && s.bytes.length < need)) {
+    let cap = STAGING_START;
+    while (cap < need) cap *= 2;
+    s = newStaging(sys, cap);
+    stagings.set(sys, s);
+  } else if (s.busy) {
+    // Re-entered: a private area for this call, dropped after it.
+    s = newStaging(sys, Math.max(need, ATTR_ROOM));
+  }
+  s.busy = true;
+  s.used = ATTR_ROOM;
+  s.bytes.fill(0, 0, size);
+  return s;
+}
+
+function releaseStaging(s: Staging): void {
+  s.busy = false;
+}
+
+/** The attr of `size` bytes at the start of `s`. */
+function stagedAttr(s: Staging, size: number): Uint8Array {
+  let attr = s.attrs.get(size);
+  if (attr === undefined) {
+    attr = s.bytes.subarray(0, size);
+    s.attrs.set(size, attr);
+  }
+  return attr;
+}
+
+/**
+ * The address the kernel should use for `buf`: a copy in the staging area
+ * when it has room (always, for a payload counted in
+ * {@link acquireStaging}), else `buf`'s own.
+ */
+function stage(sys: Syscalls, s: Staging, buf: Uint8Array): number | bigint {
+  if (buf.byteLength === 0) return 0;
+  const off = s.used;
+  if (off + buf.byteLength > s.bytes.length) return sys.address(buf);
+  s.bytes.set(buf, off);
+  s.used = (off + buf.byteLength + 7) & ~7;
+  return s.base + off;
+}
+
+/** Bytes {@link stage} takes for `buf`, rounded up like it. */
+function stagedSize(buf: Uint8Array | undefined): number {
+  return buf === undefined ? 0 : (buf.byteLength + 7) & ~7;
+}
+
+// The element commands, the hot path of map access, share one layout.
+const ELEM_SIZE = MAP_LOOKUP_ELEM.size;
+const ELEM_FD = MAP_LOOKUP_ELEM.fields.map_fd.offset;
 const ELEM_KEY = MAP_LOOKUP_ELEM.fields.key.offset;
 const ELEM_VALUE = MAP_LOOKUP_ELEM.fields.value.offset;
 const ELEM_FLAGS = MAP_LOOKUP_ELEM.fields.flags.offset;
 
-function elemAttr(fd: number, key: bigint, value: bigint, flags: number): Uint8Array {
+/**
+ * Run an element command on `fd` with `key` and `value` staged; `out` says
+ * the kernel writes `value` (copied back after a successful call, so bytes
+ * the kernel leaves alone keep the caller's contents). Returns the result
+ * or -errno for the errnos in `allowed`.
+ */
+function elemCall(
+  sys: Syscalls,
+  layout: AttrLayout,
+  fd: number,
+  key: Uint8Array | undefined,
+  value: Uint8Array | undefined,
+  options: { flags: number; out: boolean; allowed?: number },
+): number {
   if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
     throw new KernelError("KERNEL_BAD_ATTR", `map fd ${fd} is not a file descriptor`);
   }
+  const flags = options.flags;
   if (!Number.isInteger(flags) || flags < 0 || flags > Number.MAX_SAFE_INTEGER) {
     throw new KernelError("KERNEL_BAD_ATTR", `map element flags ${flags} are not a u64`);
   }
-  ELEM_VIEW.setUint32(MAP_LOOKUP_ELEM.fields.map_fd.offset, fd, true);
-  ELEM_VIEW.setUint32(4, 0, true);
-  ELEM_VIEW.setBigUint64(ELEM_KEY, key, true);
-  ELEM_VIEW.setBigUint64(ELEM_VALUE, value, true);
-  ELEM_VIEW.setBigUint64(ELEM_FLAGS, BigInt(flags), true);
-  return ELEM_ATTR;
+  const s = acquireStaging(sys, ELEM_SIZE, stagedSize(key) + stagedSize(value));
+  try {
+    const view = s.view;
+    view.setUint32(ELEM_FD, fd, true);
+    if (key !== undefined) writeU64(view, ELEM_KEY, stage(sys, s, key));
+    const valueAt = s.used;
+    const valueAddr = value === undefined ? 0 : stage(sys, s, value);
+    writeU64(view, ELEM_VALUE, valueAddr);
+    writeU64(view, ELEM_FLAGS, flags);
+    const r = sys.bpf(layout.cmd, stagedAttr(s, ELEM_SIZE));
+    if (r < 0 && -r !== options.allowed) throw new SyscallError(layout.name, -r);
+    if (r >= 0 && options.out && value !== undefined && typeof valueAddr === "number") {
+      value.set(s.bytes.subarray(valueAt, valueAt + value.byteLength));
+    }
+    return r;
+  } finally {
+    releaseStaging(s);
+  }
 }
 
 /** `BPF_MAP_CREATE` attributes, by their uapi names; unset ones are 0. */
@@ -143,8 +258,35 @@ export interface MapCreateAttrs {
 
 /** `BPF_MAP_CREATE`: a new map's fd. */
 export function mapCreate(sys: Syscalls, attrs: MapCreateAttrs): number {
-  return call(sys, MAP_CREATE, encodeAttr(MAP_CREATE, { ...attrs }));
+  const s = acquireStaging(sys, MAP_CREATE.size, 0);
+  try {
+    const view = s.view;
+    writeU32Field(view, MC_TYPE, attrs.map_type, MAP_CREATE, "map_type");
+    writeU32Field(view, MC_KEY_SIZE, attrs.key_size, MAP_CREATE, "key_size");
+    writeU32Field(view, MC_VALUE_SIZE, attrs.value_size, MAP_CREATE, "value_size");
+    writeU32Field(view, MC_MAX_ENTRIES, attrs.max_entries, MAP_CREATE, "max_entries");
+    // The rarely set fields, and any a caller adds, by name.
+    let rest: Record<string, number | bigint | string | undefined> | undefined;
+    for (const name in attrs) {
+      if (MC_DIRECT.has(name) || !Object.hasOwn(attrs, name)) continue;
+      const value = (attrs as unknown as Record<string, number | bigint | string | undefined>)[
+        name
+      ];
+      if (value === undefined) continue;
+      (rest ??= {})[name] = value;
+    }
+    if (rest !== undefined) encodeAttrInto(MAP_CREATE, view, rest);
+    return call(sys, MAP_CREATE, stagedAttr(s, MAP_CREATE.size));
+  } finally {
+    releaseStaging(s);
+  }
 }
+
+const MC_TYPE = fieldOffset(MAP_CREATE, "map_type");
+const MC_KEY_SIZE = fieldOffset(MAP_CREATE, "key_size");
+const MC_VALUE_SIZE = fieldOffset(MAP_CREATE, "value_size");
+const MC_MAX_ENTRIES = fieldOffset(MAP_CREATE, "max_entries");
+const MC_DIRECT = new Set(["map_type", "key_size", "value_size", "max_entries"]);
 
 /**
  * `BPF_MAP_LOOKUP_ELEM`: copy the value of `key` into `value`; false when
@@ -162,8 +304,8 @@ export function mapLookup(
   value: Uint8Array,
   flags = 0,
 ): boolean {
-  const attr = elemAttr(fd, sys.address(key), sys.address(value), flags);
-  return callAllowing(sys, MAP_LOOKUP_ELEM, attr, [ERRNO.ENOENT]) >= 0;
+  const opts = { flags, out: true, allowed: ERRNO.ENOENT };
+  return elemCall(sys, MAP_LOOKUP_ELEM, fd, key, value, opts) >= 0;
 }
 
 /**
@@ -178,13 +320,13 @@ export function mapUpdate(
   value: Uint8Array,
   flags: number = BPF_ANY,
 ): void {
-  call(sys, MAP_UPDATE_ELEM, elemAttr(fd, sys.address(key), sys.address(value), flags));
+  elemCall(sys, MAP_UPDATE_ELEM, fd, key, value, { flags, out: false });
 }
 
 /** `BPF_MAP_DELETE_ELEM`: false when there is no such key (ENOENT). */
 export function mapDelete(sys: Syscalls, fd: number, key: Uint8Array): boolean {
-  const attr = elemAttr(fd, sys.address(key), 0n, 0);
-  return callAllowing(sys, MAP_DELETE_ELEM, attr, [ERRNO.ENOENT]) >= 0;
+  const opts = { flags: 0, out: false, allowed: ERRNO.ENOENT };
+  return elemCall(sys, MAP_DELETE_ELEM, fd, key, undefined, opts) >= 0;
 }
 
 /**
@@ -198,13 +340,19 @@ export function mapGetNextKey(
   next: Uint8Array,
 ): boolean {
   // next_key shares value's offset.
-  const attr = elemAttr(fd, key === undefined ? 0n : sys.address(key), sys.address(next), 0);
-  return callAllowing(sys, MAP_GET_NEXT_KEY, attr, [ERRNO.ENOENT]) >= 0;
+  const opts = { flags: 0, out: true, allowed: ERRNO.ENOENT };
+  return elemCall(sys, MAP_GET_NEXT_KEY, fd, key, next, opts) >= 0;
 }
 
 /** `BPF_MAP_FREEZE`: make the map read-only for user space. */
 export function mapFreeze(sys: Syscalls, fd: number): void {
-  call(sys, MAP_FREEZE, encodeAttr(MAP_FREEZE, { map_fd: fd }));
+  const s = acquireStaging(sys, MAP_FREEZE.size, 0);
+  try {
+    writeU32Field(s.view, 0, fd, MAP_FREEZE, "map_fd");
+    call(sys, MAP_FREEZE, stagedAttr(s, MAP_FREEZE.size));
+  } finally {
+    releaseStaging(s);
+  }
 }
 
 /** Options of {@link mapLookupBatch}. */
@@ -392,7 +540,7 @@ function rejection(command: string, errno: number, log: string, truncated: boole
 /**
  * Run a load command, retrying with a verifier log like libbpf and
  * cilium/ebpf: first without a log (unless `logLevel` asks for one); on
- * EACCES/EINVAL again with `log_level` 1; on ENOSPC (or when the kernel's
+ * any error again with `log_level` 1 (as libbpf does); on ENOSPC (or when the kernel's
  * `log_true_size` says so) with a larger buffer, until the log fits or the
  * kernel's cap is reached.
  */
@@ -430,7 +578,9 @@ function loadWithLog(
     const errno = -r;
     if (disabled) throw rejection(layout.name, errno, "", false);
     if (log === undefined) {
-      if (!isRejection(errno)) throw new SyscallError(layout.name, errno);
+      // Any errno may come with the kernel's reason in the log (ENOENT for
+      // a ksym without an address, EINVAL, EACCES, ...): ask again with a
+      // log, as libbpf does, whatever the errno.
       level = 1;
       attach();
       continue;
@@ -460,7 +610,6 @@ export function progLoad(sys: Syscalls, attrs: ProgLoadAttrs, options: LogOption
       `BPF_PROG_LOAD: instructions are ${attrs.insns.byteLength} bytes, not a non-zero multiple of 8`,
     );
   }
-  const license = cString(attrs.license);
   const recCount = (what: string, buf: Uint8Array | undefined, rec: number | undefined) => {
     if (buf === undefined) return 0;
     if (!rec || buf.byteLength % rec !== 0) {
@@ -474,40 +623,105 @@ export function progLoad(sys: Syscalls, attrs: ProgLoadAttrs, options: LogOption
   const funcInfoCnt = recCount("func_info", attrs.func_info, attrs.func_info_rec_size);
   const lineInfoCnt = recCount("line_info", attrs.line_info, attrs.line_info_rec_size);
   const fdArray = attrs.fd_array === undefined ? undefined : bytesOf(attrs.fd_array);
-  const attr = encodeAttr(PROG_LOAD, {
-    prog_type: attrs.prog_type,
-    insn_cnt: attrs.insns.byteLength / 8,
-    insns: sys.address(attrs.insns),
-    license: sys.address(license),
-    kern_version: attrs.kern_version,
-    prog_flags: attrs.prog_flags,
-    prog_name: attrs.prog_name,
-    prog_ifindex: attrs.prog_ifindex,
-    expected_attach_type: attrs.expected_attach_type,
-    prog_btf_fd: attrs.prog_btf_fd,
-    func_info_rec_size: funcInfoCnt ? attrs.func_info_rec_size : undefined,
-    func_info: funcInfoCnt ? sys.address(attrs.func_info!) : undefined,
-    func_info_cnt: funcInfoCnt || undefined,
-    line_info_rec_size: lineInfoCnt ? attrs.line_info_rec_size : undefined,
-    line_info: lineInfoCnt ? sys.address(attrs.line_info!) : undefined,
-    line_info_cnt: lineInfoCnt || undefined,
-    attach_btf_id: attrs.attach_btf_id,
-    attach_prog_fd: attrs.attach_prog_fd,
-    attach_btf_obj_fd: attrs.attach_btf_obj_fd,
-    fd_array: fdArray === undefined ? undefined : sys.address(fdArray),
-    prog_token_fd: attrs.prog_token_fd,
-  });
-  // `license`, `fdArray` and `attrs.*` buffers stay referenced until the call returns.
-  const fd = loadWithLog(sys, PROG_LOAD, attr, PROG_LOG, options);
-  void license;
-  void fdArray;
-  return fd;
+  const license = typeof attrs.license === "string" ? attrs.license : String(attrs.license ?? "");
+  if (license.includes("\0")) {
+    throw new KernelError("KERNEL_BAD_ATTR", `string contains NUL: ${JSON.stringify(license)}`);
+  }
+  // A license is short ASCII in practice; anything else goes through the encoder.
+  const licenseBytes = license.length < 4096 && isAscii(license) ? undefined : cString(license);
+  const licenseLen = licenseBytes?.byteLength ?? license.length + 1;
+  const payload = stagedSize(attrs.insns) + ((licenseLen + 7) & ~7) +
+    (funcInfoCnt ? stagedSize(attrs.func_info) : 0) +
+    (lineInfoCnt ? stagedSize(attrs.line_info) : 0) + stagedSize(fdArray);
+  const s = acquireStaging(sys, PROG_LOAD.size, payload);
+  try {
+    const view = s.view;
+    const L = PROG_LOAD;
+    writeU32Field(view, PL.prog_type, attrs.prog_type, L, "prog_type");
+    view.setUint32(PL.insn_cnt, attrs.insns.byteLength / 8, true);
+    // The license first: a short one always fits the area's first 16 KiB.
+    writeU64(view, PL.license, stageLicense(sys, s, license, licenseBytes));
+    writeU64(view, PL.insns, stage(sys, s, attrs.insns));
+    writeU32Field(view, PL.kern_version, attrs.kern_version, L, "kern_version");
+    writeU32Field(view, PL.prog_flags, attrs.prog_flags, L, "prog_flags");
+    writeNameField(view, PL.prog_name, attrs.prog_name, L, "prog_name");
+    writeU32Field(view, PL.prog_ifindex, attrs.prog_ifindex, L, "prog_ifindex");
+    writeU32Field(
+      view,
+      PL.expected_attach_type,
+      attrs.expected_attach_type,
+      L,
+      "expected_attach_type",
+    );
+    writeU32Field(view, PL.prog_btf_fd, attrs.prog_btf_fd, L, "prog_btf_fd");
+    if (funcInfoCnt) {
+      writeU32Field(view, PL.func_info_rec_size, attrs.func_info_rec_size, L, "func_info_rec_size");
+      writeU64(view, PL.func_info, stage(sys, s, attrs.func_info!));
+      view.setUint32(PL.func_info_cnt, funcInfoCnt, true);
+    }
+    if (lineInfoCnt) {
+      writeU32Field(view, PL.line_info_rec_size, attrs.line_info_rec_size, L, "line_info_rec_size");
+      writeU64(view, PL.line_info, stage(sys, s, attrs.line_info!));
+      view.setUint32(PL.line_info_cnt, lineInfoCnt, true);
+    }
+    writeU32Field(view, PL.attach_btf_id, attrs.attach_btf_id, L, "attach_btf_id");
+    // attach_prog_fd and attach_btf_obj_fd share their offset: the latter wins, as before.
+    writeU32Field(view, PL.attach_prog_fd, attrs.attach_prog_fd, L, "attach_prog_fd");
+    writeU32Field(view, PL.attach_btf_obj_fd, attrs.attach_btf_obj_fd, L, "attach_btf_obj_fd");
+    if (fdArray !== undefined) writeU64(view, PL.fd_array, stage(sys, s, fdArray));
+    writeU32Field(view, PL.prog_token_fd, attrs.prog_token_fd, L, "prog_token_fd");
+    const fd = loadWithLog(sys, PROG_LOAD, stagedAttr(s, PROG_LOAD.size), PROG_LOG, options);
+    // Buffers too large to copy were passed by address: keep them alive until here.
+    void attrs.insns;
+    void licenseBytes;
+    void fdArray;
+    return fd;
+  } finally {
+    releaseStaging(s);
+  }
+}
+
+/** Offsets of the `BPF_PROG_LOAD` fields {@link progLoad} writes. */
+const PL = Object.fromEntries(
+  Object.entries(PROG_LOAD.fields).map(([name, f]) => [name, f.offset]),
+) as Record<keyof typeof PROG_LOAD.fields, number>;
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/**
+ * The license as a C string in the staging area; its address. `bytes` is
+ * its encoding when it is not short ASCII (staged, or passed by address).
+ */
+function stageLicense(
+  sys: Syscalls,
+  s: Staging,
+  license: string,
+  bytes: Uint8Array | undefined,
+): number | bigint {
+  if (bytes !== undefined) return stage(sys, s, bytes);
+  const off = s.used;
+  const out = s.bytes;
+  for (let i = 0; i < license.length; i++) out[off + i] = license.charCodeAt(i);
+  out[off + license.length] = 0;
+  s.used = (off + license.length + 1 + 7) & ~7;
+  return s.base + off;
 }
 
 /** `BPF_BTF_LOAD`: the BTF object's fd; a rejection throws {@link VerifierError} with the BTF log. */
 export function btfLoad(sys: Syscalls, blob: Uint8Array, options: LogOptions = {}): number {
-  const attr = encodeAttr(BTF_LOAD, { btf: sys.address(blob), btf_size: blob.byteLength });
-  return loadWithLog(sys, BTF_LOAD, attr, BTF_LOG, options);
+  const s = acquireStaging(sys, BTF_LOAD.size, stagedSize(blob));
+  try {
+    writeU64(s.view, BTF_LOAD.fields.btf.offset, stage(sys, s, blob));
+    writeU32Field(s.view, BTF_LOAD.fields.btf_size.offset, blob.byteLength, BTF_LOAD, "btf_size");
+    const fd = loadWithLog(sys, BTF_LOAD, stagedAttr(s, BTF_LOAD.size), BTF_LOG, options);
+    void blob;
+    return fd;
+  } finally {
+    releaseStaging(s);
+  }
 }
 
 /** Options of {@link progTestRun}. */
