@@ -12,6 +12,7 @@ import type { Btf } from "../btf/btf.ts";
 import { type BtfValue, decodeValue, encodeValue } from "../btf/value.ts";
 import { marshalBtf } from "../btf/marshal.ts";
 import { SpecError } from "../errors/mod.ts";
+import { copyCoreResult, type CoreRelocationResult, coreResultsEqual } from "../btf/core/result.ts";
 
 const CGROUP_SKB = ProgramType.CGROUP_SKB;
 
@@ -137,6 +138,7 @@ export interface ProgramSpecInit {
   flags?: number;
   autoload?: boolean;
   byteOrder?: ByteOrder;
+  coreRelocations?: CoreRelocationResult[];
 }
 
 /** A program as the object describes it (cilium/ebpf's `ProgramSpec`). */
@@ -163,6 +165,8 @@ export class ProgramSpec {
   byteOrder: ByteOrder;
   /** The program's instructions with its subprograms appended (flattened). */
   instructions: Instruction[];
+  /** CO-RE relocations as the `core` stage applied them; absent when it did not run or there were none. */
+  coreRelocations?: CoreRelocationResult[];
 
   constructor(init: ProgramSpecInit) {
     this.name = init.name;
@@ -176,11 +180,16 @@ export class ProgramSpec {
     this.flags = init.flags ?? 0;
     this.autoload = init.autoload ?? true;
     this.byteOrder = init.byteOrder ?? "little";
+    if (init.coreRelocations !== undefined) this.coreRelocations = init.coreRelocations;
   }
 
   /** A deep copy: editing it or its instructions never changes this spec. */
   copy(): ProgramSpec {
-    return new ProgramSpec({ ...this, instructions: this.instructions.map(copyInstruction) });
+    return new ProgramSpec({
+      ...this,
+      instructions: this.instructions.map(copyInstruction),
+      coreRelocations: this.coreRelocations?.map(copyCoreResult),
+    });
   }
 
   /** Structural equality, instructions and their metadata included. */
@@ -190,7 +199,12 @@ export class ProgramSpec {
       this.sectionName === other.sectionName && this.license === other.license &&
       this.kernelVersion === other.kernelVersion && this.flags === other.flags &&
       this.autoload === other.autoload && this.byteOrder === other.byteOrder &&
-      arrayEquals(this.instructions, other.instructions, instructionEquals);
+      arrayEquals(this.instructions, other.instructions, instructionEquals) &&
+      optionalEquals(
+        this.coreRelocations,
+        other.coreRelocations,
+        (a, b) => arrayEquals(a, b, coreResultsEqual),
+      );
   }
 
   /**

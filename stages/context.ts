@@ -77,6 +77,23 @@ export interface LoadOptions {
   sectionDefs?: readonly SectionDef[];
   /** Plugin rules that claim sections, tried before the built-in ones. */
   sectionRules?: readonly SectionKindRule[];
+  /** Where CO-RE relocations resolve (the `core` stage); default the running kernel's BTF. */
+  core?: CoreLoadOptions;
+}
+
+/** Target BTF for CO-RE relocations (`LoadOptions.core`). */
+export interface CoreLoadOptions {
+  /**
+   * The target BTF: a parsed `Btf`, raw bytes, or a file path; bytes and
+   * files may be a raw BTF blob or an ELF file with a `.BTF` section (like
+   * libbpf's `btf_custom_path`). Default: `/sys/kernel/btf/vmlinux`.
+   */
+  btf?: Btf | Uint8Array | string;
+  /**
+   * Also search kernel module BTFs when the main target has no candidate
+   * for a type; default true for the running kernel, false for a custom `btf`.
+   */
+  modules?: boolean;
 }
 
 /** The state of one load. */
