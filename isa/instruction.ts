@@ -42,6 +42,13 @@ export interface Instruction {
   line?: SourceLine;
   /** The CO-RE relocation applying to this instruction (from `.BTF.ext`). */
   coreRelo?: CoreRelocation;
+  /**
+   * For a resolved typed ksym (`ld_imm64`, `BPF_PSEUDO_BTF_ID`) or kfunc call
+   * (`BPF_PSEUDO_KFUNC_CALL`): the kernel BTF its `imm` is an ID of, `vmlinux`
+   * or a module's name. The kernel backend puts that module's BTF object fd
+   * in `immHi` (ksyms) or in the program's fd_array at `offset` (kfuncs).
+   */
+  btfModule?: string;
 }
 
 /** A source line, as `.BTF.ext` line_info records it. */

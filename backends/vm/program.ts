@@ -83,7 +83,9 @@ export function loadVmCode(
     const ins = instructions[i];
     const pc = pcs[i];
     checkInstruction(ins, pc, bad);
-    if (ins.opcode === 0x85 && ins.src === 0 && !options.helpers.has(ins.imm)) {
+    if (
+      ins.opcode === 0x85 && ins.src === 0 && !options.helpers.has(ins.imm) && !isPoison(ins.imm)
+    ) {
       throw bad(pc, `unknown helper ID ${ins.imm}`);
     }
     if (ins.opcode === 0x85 && ins.src === 1) entries.add(target(pc, ins.imm, "call"));
@@ -133,7 +135,9 @@ export function loadVmCode(
       code[w + 1] = ins.dst | (ins.src << 4);
       code[w + 2] = ins.offset;
       code[w + 3] = ins.imm | 0;
-      if (ins.opcode === 0x85 && ins.src === 0) helpers.set(pc, options.helpers.get(ins.imm)!);
+      if (ins.opcode === 0x85 && ins.src === 0) {
+        helpers.set(pc, options.helpers.get(ins.imm) ?? poisonedKfunc(ins.imm));
+      }
       if (ins.opcode !== 0x18) continue;
       let lo = ins.imm | 0;
       let hi = (ins.immHi ?? 0) | 0;
@@ -172,6 +176,26 @@ export function functionAddress(code: VmCode, pc: number): number {
 }
 
 type Bad = (pc: number, detail: string) => VmError;
+
+/** libbpf's `POISON_CALL_KFUNC_BASE`: calls to weak kfuncs no kernel has become helper calls from here. */
+const POISON_CALL_KFUNC_BASE = 2002000000;
+
+/** A poisoned kfunc call (`bpf_ksym_exists()`-guarded): loads, and traps only when reached. */
+function isPoison(id: number): boolean {
+  return id >= POISON_CALL_KFUNC_BASE && id <= POISON_CALL_KFUNC_BASE + 0xffff;
+}
+
+function poisonedKfunc(id: number): VmHelper {
+  return {
+    name: `poisoned_kfunc_${id - POISON_CALL_KFUNC_BASE}`,
+    call() {
+      throw new VmError(
+        "VM_UNRESOLVED_EXTERN",
+        `a call to a weak kfunc no kernel has (poisoned as helper ${id}) was reached`,
+      );
+    },
+  };
+}
 
 /** The kernel's static checks of one instruction (`do_check` and friends). */
 function checkInstruction(ins: Instruction, pc: number, bad: Bad): void {
