@@ -1,6 +1,8 @@
 /**
  * `tsbpf load FILE [--pin DIR]`: load an object into the kernel, print the
- * maps and programs it made, pin them if asked, and close them.
+ * maps and programs it made, pin them if asked, and close them. With
+ * `--all` / `--optional GLOB` programs may fail without failing the load,
+ * and a per-program report says what became of each.
  *
  * @module
  */
@@ -14,9 +16,18 @@ import {
   VerifierError,
 } from "../backends/kernel/mod.ts";
 import { mapTypeName, programTypeName } from "../collection/types.ts";
+import { formatReportEntry, type ProgramLoadReport } from "../backends/selection.ts";
 import { TsbpfError } from "../errors/mod.ts";
 import { table } from "./_format.ts";
-import { type Command, type CommandIo, CONFIG_OPTION, loaderFor, oneFile } from "./command.ts";
+import {
+  type Command,
+  type CommandArgs,
+  type CommandIo,
+  CONFIG_OPTION,
+  loaderFor,
+  oneFile,
+  UsageError,
+} from "./command.ts";
 import { readInput } from "./command.ts";
 
 /** How many lines of a verifier log a rejection prints without `--log`. */
@@ -74,6 +85,24 @@ interface ProgramReport {
   pinned: string | null;
   /** The verifier log, with `--log`. */
   log?: string;
+}
+
+/** One program's outcome as `load --json` reports it (`report`). */
+interface OutcomeReport {
+  name: string;
+  status: "loaded" | "skipped" | "failed";
+  reason?: string;
+  error?: { code: string; message: string };
+  notes: string[];
+}
+
+function outcomes(report: readonly ProgramLoadReport[]): OutcomeReport[] {
+  return report.map((r) => {
+    const out: OutcomeReport = { name: r.name, status: r.status, notes: [...r.notes] };
+    if (r.reason !== undefined) out.reason = r.reason;
+    if (r.error !== undefined) out.error = { code: r.error.code, message: r.error.message };
+    return out;
+  });
 }
 
 function report(coll: KernelCollection): { maps: MapReport[]; programs: ProgramReport[] } {
@@ -210,11 +239,34 @@ function pinAll(coll: KernelCollection, dir: string): void {
   }
 }
 
+/** Every value of a `multiple: true` string option. */
+function many(args: CommandArgs, name: string): string[] {
+  const v = args.values[name];
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [String(v)];
+}
+
+/** `--attach-to PROG=TARGET` values as a record; a value without `=` is a usage error. */
+function attachTargets(values: readonly string[]): Record<string, string> | undefined {
+  if (values.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0 || eq === v.length - 1) {
+      throw new UsageError(`--attach-to ${v}: expected PROG=TARGET`);
+    }
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
 /** `tsbpf load`. */
 export const loadCommand: Command = {
   name: "load",
   summary: "load an object into the kernel and show (or pin) what it made",
   help: `Usage: tsbpf load FILE [--pin DIR] [--json] [--log] [--config F]
+                  [--all | --optional GLOB] [--include GLOB] [--exclude GLOB]
+                  [--attach-to PROG=TARGET]
 
 Loads FILE into the kernel (needs root, or CAP_BPF and friends): creates its
 maps, loads its programs, prints each map (type, key/value size, max
@@ -232,10 +284,26 @@ When the verifier rejects a program, the exit status is 1 and the last lines
 of its log are printed; --log prints the whole log, and on success loads
 with log level 1 and prints each program's log after the report.
 
+Program selection: --include GLOB loads only matching programs (even from
+'?' sections), --exclude GLOB never loads matching ones; both repeat, and
+use the config's globs (* ? [abc] [!abc]). With --all every program may
+fail without failing the load (--optional GLOB: only matching ones): the
+load goes on without it (and without its prog array slots), maps are still
+all-or-nothing, and a report lists each program as loaded, skipped (and
+why) or failed (with the first line of its error). The exit status is 0
+when every required program loaded. --attach-to PROG=TARGET sets a tracing
+program's attach target (fentry/fexit/tp_btf/lsm) over its section's.
+
 Options:
   --pin DIR       pin every map and program under DIR (a bpffs directory)
   --json          the report as JSON
   --log           print the full verifier log (on rejection, or of every program)
+  --all           every program is optional: report failures, load the rest
+  --optional GLOB programs matching GLOB are optional (repeatable)
+  --include GLOB  load only programs matching GLOB (repeatable)
+  --exclude GLOB  do not load programs matching GLOB (repeatable)
+  --attach-to PROG=TARGET
+                  attach target of tracing program PROG (repeatable)
   -c, --config F  plugins and pipeline settings from config file F
   --debug         print the stack of an error
   -h, --help      this text
@@ -245,14 +313,37 @@ Options:
     pin: { type: "string" },
     json: { type: "boolean" },
     log: { type: "boolean" },
+    all: { type: "boolean" },
+    optional: { type: "string", multiple: true },
+    include: { type: "string", multiple: true },
+    exclude: { type: "string", multiple: true },
+    "attach-to": { type: "string", multiple: true },
   },
   async run(args, io) {
     const file = oneFile(args, "load");
     const pin = typeof args.values.pin === "string" ? args.values.pin : undefined;
+    const optionalGlobs = many(args, "optional");
+    const include = many(args, "include");
+    const exclude = many(args, "exclude");
+    const attachTo = attachTargets(many(args, "attach-to"));
+    if (args.values.all === true && optionalGlobs.length > 0) {
+      throw new UsageError("--all already makes every program optional: drop --optional");
+    }
+    const optional = args.values.all === true ? true : optionalGlobs;
+    // The per-program report is printed when selection was asked for, or something was left out.
+    const selecting = optional === true || optionalGlobs.length > 0 || include.length > 0 ||
+      exclude.length > 0;
     const spec = await (await loaderFor(args)).loadSpec(await readInput(file));
     let coll: KernelCollection;
     try {
-      coll = await loadCollection(spec, { pinPath: pin, logLevel: args.values.log ? 1 : 0 });
+      coll = await loadCollection(spec, {
+        pinPath: pin,
+        logLevel: args.values.log ? 1 : 0,
+        include: include.length > 0 ? include : undefined,
+        exclude,
+        optional,
+        attachTo,
+      });
     } catch (err) {
       return kernelFailure(err, io, args.values.log === true);
     }
@@ -260,7 +351,16 @@ Options:
       for (const line of coll.diagnostics) io.err(`tsbpf: warning: ${line}\n`);
       if (pin !== undefined) pinAll(coll, pin);
       const r = report(coll);
-      io.out(args.values.json ? `${JSON.stringify(r, null, 2)}\n` : text(file, r));
+      if (args.values.json) {
+        io.out(`${JSON.stringify({ ...r, report: outcomes(coll.report) }, null, 2)}\n`);
+        return 0;
+      }
+      let out = text(file, r);
+      if (selecting || coll.report.some((p) => p.status !== "loaded")) {
+        out += `\nProgram report (${coll.report.length}):\n`;
+        out += coll.report.map((p) => `  ${formatReportEntry(p)}\n`).join("");
+      }
+      io.out(out);
       return 0;
     } finally {
       coll.close();

@@ -33,13 +33,22 @@ export interface KernelBackend extends Backend<KernelCollection> {
   readonly options: Readonly<KernelBackendOptions>;
   /**
    * Load `spec`; `options` override the backend's for this call and may
-   * also name `programs` (load only these and what they need).
+   * also select programs (`programs`, `include`, `exclude` globs), let some
+   * fail (`optional`: `true` or globs; see `coll.report`) and override
+   * attach targets (`attachTo`: program name → target).
    */
   load(spec: CollectionSpec, options?: Record<string, unknown>): Promise<KernelCollection>;
 }
 
 const OPTION_KEYS = ["pinPath", "logLevel", "logSizeStart"] as const;
-const LOAD_KEYS = [...OPTION_KEYS, "programs"] as const;
+const LOAD_KEYS = [
+  ...OPTION_KEYS,
+  "programs",
+  "include",
+  "exclude",
+  "optional",
+  "attachTo",
+] as const;
 
 /**
  * Make the kernel backend.
@@ -150,12 +159,39 @@ function checkOptions(
         out.logSizeStart = value as number;
         break;
       case "programs":
-        if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-          throw new ConfigError("CONFIG_TYPE", at, "expected an array of program names");
+      case "include":
+      case "exclude":
+        if (!isStrings(value)) {
+          throw new ConfigError(
+            "CONFIG_TYPE",
+            at,
+            key === "programs"
+              ? "expected an array of program names"
+              : "expected an array of globs",
+          );
         }
-        out.programs = value;
+        out[key] = value;
+        break;
+      case "optional":
+        if (value !== true && value !== false && !isStrings(value)) {
+          throw new ConfigError("CONFIG_TYPE", at, "expected true, false or an array of globs");
+        }
+        out.optional = value;
+        break;
+      case "attachTo":
+        if (
+          typeof value !== "object" || value === null || Array.isArray(value) ||
+          !Object.values(value).every((v) => typeof v === "string")
+        ) {
+          throw new ConfigError("CONFIG_TYPE", at, "expected an object of program → target name");
+        }
+        out.attachTo = value as Record<string, string>;
         break;
     }
   }
   return out;
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
 }

@@ -7,6 +7,7 @@
 
 import type { KernelMap } from "./map.ts";
 import type { KernelProgram } from "./program.ts";
+import type { ProgramLoadReport } from "../selection.ts";
 
 /**
  * Live maps and programs by name (cilium/ebpf's `Collection`). Closing it
@@ -33,15 +34,23 @@ export class KernelCollection implements Disposable {
    */
   readonly diagnostics: readonly string[];
 
+  /**
+   * What became of every program of the spec, in spec order: `loaded`,
+   * `skipped` (with the reason) or `failed` (an optional program, with its
+   * error). Empty for a collection made without a spec.
+   */
+  readonly report: readonly ProgramLoadReport[];
+
   /** A collection owning `maps` and `programs`. */
   constructor(
     maps: Map<string, KernelMap>,
     programs: Map<string, KernelProgram>,
-    options: { diagnostics?: readonly string[] } = {},
+    options: { diagnostics?: readonly string[]; report?: readonly ProgramLoadReport[] } = {},
   ) {
     this.maps = maps;
     this.programs = programs;
     this.diagnostics = options.diagnostics ?? [];
+    this.report = options.report ?? [];
   }
 
   /** A map by name, or `undefined` when there is none. */

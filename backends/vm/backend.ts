@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { SelectionOptions } from "../selection.ts";
 import type { CollectionSpec } from "../../collection/spec.ts";
 import { ConfigError } from "../../errors/mod.ts";
 import { validate } from "../../config/_validate.ts";
@@ -38,7 +39,10 @@ export interface VmBackend extends Backend<VmCollection> {
   readonly name: "vm";
   /** The defaults every load starts from. */
   readonly options: Readonly<VmBackendOptions>;
-  /** Load `spec`; `options` override the backend's and may name `programs`. */
+  /**
+   * Load `spec`; `options` override the backend's and may select programs
+   * (`programs`, `include`/`exclude` globs) and let some fail (`optional`).
+   */
   load(spec: CollectionSpec, options?: Record<string, unknown>): Promise<VmCollection>;
 }
 
@@ -70,6 +74,11 @@ const LOAD_SCHEMA: Readonly<Record<string, unknown>> = {
   properties: {
     ...(vmBackendOptionsSchema.properties as Record<string, unknown>),
     programs: { type: "array", items: { type: "string" } },
+    include: { type: "array", items: { type: "string" } },
+    exclude: { type: "array", items: { type: "string" } },
+    optional: {
+      oneOf: [{ type: "boolean" }, { type: "array", items: { type: "string" } }],
+    },
   },
 };
 
@@ -95,11 +104,14 @@ export function vmBackend(
     options: defaults,
     async load(spec: CollectionSpec, loadOptions: Record<string, unknown> = {}) {
       validate(loadOptions, LOAD_SCHEMA, { path: "options" });
-      const all = { ...defaults, ...loadOptions } as VmBackendOptions & { programs?: string[] };
+      const all = { ...defaults, ...loadOptions } as VmBackendOptions & SelectionOptions;
       const { loadVmCollection } = await import("./collection.ts");
       const load: VmLoadOptions = {
         tier: all.tier,
         programs: all.programs,
+        include: all.include,
+        exclude: all.exclude,
+        optional: all.optional,
         helpers: context.helpers,
         runtime: {
           budget: all.budget,
