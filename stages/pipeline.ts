@@ -8,6 +8,13 @@
 import { CollectionSpec } from "../collection/spec.ts";
 import { PipelineError, TsbpfError } from "../errors/mod.ts";
 import { type LoadContext, type LoadOptions, newLoadContext } from "./context.ts";
+import { type LinkedObject, type LinkObject, STATIC_LINK, staticLinkStage } from "./static_link.ts";
+
+/**
+ * What a pipeline loads: one object's bytes, or several objects to link
+ * statically into one collection (bare bytes are named `object[i]`).
+ */
+export type PipelineInput = Uint8Array | readonly (Uint8Array | LinkObject)[];
 
 /** Code of the error that wraps anything but a `TsbpfError` thrown by a stage. */
 export const STAGE_FAILED = "PIPELINE_STAGE_FAILED";
@@ -110,26 +117,86 @@ export class Pipeline {
     return false;
   }
 
-  /** Run every stage over a fresh context for `bytes`; returns the context. */
-  async runContext(bytes: Uint8Array, options: LoadOptions = {}): Promise<LoadContext> {
-    const ctx = newLoadContext(bytes, options);
-    for (const stage of this.stages) {
-      try {
-        await stage.run(ctx);
-      } catch (err) {
-        if (err instanceof TsbpfError) throw err.addContext(stage.name);
-        // A plugin stage may throw anything; name the stage and keep the cause.
-        // For a built-in stage this is a bug, which the code makes visible.
-        const message = err instanceof Error ? err.message : String(err);
-        throw new PipelineError(STAGE_FAILED, message, { cause: err }).addContext(stage.name);
-      }
+  /**
+   * Run every stage over a fresh context for `input`; returns the context.
+   *
+   * Several objects are linked statically: the stages before `static-link`
+   * run on each object's own context, then `static-link` merges them into
+   * one context the remaining stages run on. A pipeline without a
+   * `static-link` stage gets the built-in one right after `relocate`.
+   * A one-element list loads like its bytes alone.
+   */
+  async runContext(input: PipelineInput, options: LoadOptions = {}): Promise<LoadContext> {
+    if (input instanceof Uint8Array) return await this.#runOne(input, options);
+    if (input.length === 1) {
+      const only = input[0];
+      return await this.#runOne(only instanceof Uint8Array ? only : only.bytes, options);
     }
+    return await this.#runLinked(input, options);
+  }
+
+  async #runOne(bytes: Uint8Array, options: LoadOptions): Promise<LoadContext> {
+    const ctx = newLoadContext(bytes, options);
+    await runStages(this.stages, ctx);
     return ctx;
   }
 
+  async #runLinked(
+    input: readonly (Uint8Array | LinkObject)[],
+    options: LoadOptions,
+  ): Promise<LoadContext> {
+    let stages = this.stages;
+    let at = stages.findIndex((s) => s.name === STATIC_LINK);
+    if (at < 0) {
+      const relocate = stages.findIndex((s) => s.name === "relocate");
+      if (relocate < 0) {
+        throw new PipelineError(
+          "PIPELINE_NO_STATIC_LINK",
+          `linking ${input.length} objects needs a ${STATIC_LINK} or a relocate stage (stages: ${
+            this.names().join(", ")
+          })`,
+        );
+      }
+      at = relocate + 1;
+      stages = [...stages.slice(0, at), staticLinkStage(), ...stages.slice(at)];
+    }
+    const objects: LinkedObject[] = [];
+    for (const [i, item] of input.entries()) {
+      const { name, bytes } = item instanceof Uint8Array
+        ? { name: `object[${i}]`, bytes: item }
+        : item;
+      const ctx = newLoadContext(bytes, options);
+      try {
+        await runStages(stages.slice(0, at), ctx);
+      } catch (err) {
+        if (err instanceof TsbpfError) err.addContext(`object ${name}`);
+        throw err;
+      }
+      objects.push({ name, ctx });
+    }
+    const merged = newLoadContext(new Uint8Array(0), options);
+    merged.extensions.set(STATIC_LINK, objects);
+    await runStages(stages.slice(at), merged);
+    return merged;
+  }
+
   /** Run every stage and return the resulting {@link CollectionSpec}. */
-  async run(bytes: Uint8Array, options: LoadOptions = {}): Promise<CollectionSpec> {
-    return specFromContext(await this.runContext(bytes, options));
+  async run(input: PipelineInput, options: LoadOptions = {}): Promise<CollectionSpec> {
+    return specFromContext(await this.runContext(input, options));
+  }
+}
+
+async function runStages(stages: readonly Stage[], ctx: LoadContext): Promise<void> {
+  for (const stage of stages) {
+    try {
+      await stage.run(ctx);
+    } catch (err) {
+      if (err instanceof TsbpfError) throw err.addContext(stage.name);
+      // A plugin stage may throw anything; name the stage and keep the cause.
+      // For a built-in stage this is a bug, which the code makes visible.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new PipelineError(STAGE_FAILED, message, { cause: err }).addContext(stage.name);
+    }
   }
 }
 
