@@ -12,12 +12,14 @@
 
 import type { CollectionSpec } from "./collection/spec.ts";
 import { Loader } from "./plugins/mod.ts";
+import type { PipelineInput } from "./stages/pipeline.ts";
 
 export * from "./errors/mod.ts";
 export * from "./collection/mod.ts";
 export * from "./stages/mod.ts";
 export * from "./plugins/mod.ts";
 export type { Backend, BackendFactory } from "./backends/types.ts";
+export * from "./backends/selection.ts";
 export * as json from "./backends/json/mod.ts";
 export * as elf from "./elf/mod.ts";
 export * as isa from "./isa/mod.ts";
@@ -26,10 +28,13 @@ let defaultLoader: Loader | undefined;
 
 /**
  * Parse an ELF object into a {@link CollectionSpec} with the built-in
- * stages and no other plugins (cilium/ebpf's `LoadCollectionSpecFromReader`,
- * libbpf's `bpf_object__open_mem`). For plugins, use {@link Loader.create}.
+ * stages and default plugins (CO-RE against this kernel, `.kconfig`,
+ * `.ksyms` and kfunc externs) and no others (cilium/ebpf's `LoadCollectionSpecFromReader`,
+ * libbpf's `bpf_object__open_mem`). A list of objects is linked statically
+ * into one spec, as `bpftool gen object` would link them. For plugins, use
+ * {@link Loader.create}.
  */
-export function loadCollectionSpec(bytes: Uint8Array): Promise<CollectionSpec> {
+export function loadCollectionSpec(input: PipelineInput): Promise<CollectionSpec> {
   defaultLoader ??= Loader.create();
-  return defaultLoader.loadSpec(bytes);
+  return defaultLoader.loadSpec(input);
 }

@@ -11,19 +11,27 @@ import { specFromContext } from "../stages/mod.ts";
 import { hex, table } from "./_format.ts";
 import { type Command, oneFile, readInput } from "./command.ts";
 import { CONFIG_OPTION, loaderFor } from "./command.ts";
+import { formatCoreResult } from "../btf/core/result.ts";
+import { CORE_STAGE, coreStage } from "../stages/core.ts";
 
 /** `tsbpf inspect`. */
 export const inspectCommand: Command = {
   name: "inspect",
   summary: "sections, maps and programs of an object",
-  help: `Usage: tsbpf inspect FILE [--json] [--config F]
+  help: `Usage: tsbpf inspect FILE [--json] [--config F] [--core [--btf PATH]]
+       tsbpf inspect FILE FILE... --link [--json] [--config F]
 
 Loads FILE through the pipeline and prints every section with the kind the
 loader gave it, then the maps and the programs, like readelf and bpftool
 side by side.
 
 Options:
+  --link          link the FILEs statically into one collection first, as
+                  bpftool gen object would (static-link stage)
   --json          print the same as one JSON document
+  --core          also print every CO-RE relocation: local spec, target, values
+  --btf PATH      resolve CO-RE relocations against PATH (raw BTF or an ELF
+                  with .BTF) instead of /sys/kernel/btf/vmlinux
   -c, --config F  plugins and pipeline settings from config file F
   --debug         print the stack of an error
   -h, --help      this text
@@ -31,14 +39,35 @@ Options:
   options: {
     ...CONFIG_OPTION,
     json: { type: "boolean" },
+    link: { type: "boolean" },
+    core: { type: "boolean" },
+    btf: { type: "string" },
   },
   async run(args, io) {
-    const file = oneFile(args, "inspect");
-    const ctx = await (await loaderFor(args)).loadContext(await readInput(file));
+    const linking = args.values.link === true && args.positionals.length > 1;
+    const file = linking ? args.positionals.join(" + ") : oneFile(args, "inspect");
+    const input = linking
+      ? await Promise.all(
+        args.positionals.map(async (name) => ({ name, bytes: await readInput(name) })),
+      )
+      : await readInput(file);
+    let loader = await loaderFor(args);
+    const btf = args.values.btf;
+    if (typeof btf === "string") {
+      loader = loader.withPipeline(
+        loader.pipeline.edit({ replace: CORE_STAGE, stage: coreStage({ btf }) }),
+      );
+    }
+    const ctx = await loader.loadContext(input);
+    const core = args.values.core === true;
     io.out(
       args.values.json
-        ? JSON.stringify(inspectJson(file, ctx), null, 2) + "\n"
-        : inspectReport(file, ctx),
+        ? JSON.stringify(
+          core ? { ...inspectJson(file, ctx), core: coreJson(ctx) } : inspectJson(file, ctx),
+          null,
+          2,
+        ) + "\n"
+        : inspectReport(file, ctx) + (core ? coreReport(ctx) : ""),
     );
     return 0;
   },
@@ -176,6 +205,33 @@ export function inspectReport(file: string, ctx: LoadContext): string {
   }
   for (const d of ctx.diagnostics) out.push(`${d.level}: ${d.stage}: ${d.message}`);
   return out.join("\n") + "\n";
+}
+
+/** `--core`: one line per CO-RE relocation, by program, libbpf-like. */
+export function coreReport(ctx: LoadContext): string {
+  const progs = [...ctx.programs.values()].filter((p) => (p.coreRelocations?.length ?? 0) > 0)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const total = progs.reduce((n, p) => n + p.coreRelocations!.length, 0);
+  const out = ["", `CO-RE relocations (${total}):`];
+  for (const p of progs) {
+    out.push(`  program ${p.name}:`);
+    for (const r of p.coreRelocations!) out.push(`    ${formatCoreResult(r)}`);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** `--core --json`: the relocations by program, values as decimal strings. */
+function coreJson(ctx: LoadContext): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const p of ctx.programs.values()) {
+    if (p.coreRelocations === undefined) continue;
+    out[p.name] = p.coreRelocations.map((r) => ({
+      ...r,
+      origValue: String(r.origValue),
+      newValue: String(r.newValue),
+    }));
+  }
+  return out;
 }
 
 function indent(text: string): string {

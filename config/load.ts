@@ -14,6 +14,7 @@ import type { Backend } from "../backends/types.ts";
 import type { CollectionSpec } from "../collection/spec.ts";
 import { ConfigError, PipelineError, withContextAsync } from "../errors/mod.ts";
 import { Loader } from "../plugins/loader.ts";
+import { kconfigPlugin } from "../plugins/externs/kconfig.ts";
 import type { Plugin } from "../plugins/types.ts";
 import { Pipeline, type Stage } from "../stages/pipeline.ts";
 import { parseJson } from "./_json.ts";
@@ -113,11 +114,18 @@ function resolveSync(config: TsbpfConfig, options: ResolveOptions): ResolvedConf
     programs: {
       include: config.programs?.include === undefined ? undefined : [...config.programs.include],
       exclude: [...(config.programs?.exclude ?? [])],
+      // Only when given, so a config without it resolves as before.
+      ...(config.programs?.attachTo === undefined
+        ? {}
+        : { attachTo: { ...config.programs.attachTo } }),
     },
     maps: Object.fromEntries(
       Object.entries(config.maps ?? {}).map(([key, override]) => [key, { ...override }]),
     ),
     constants: { ...config.constants },
+    ...(config.kconfig === undefined ? {} : { kconfig: { ...config.kconfig } }),
+    // Only when given, so a config without it resolves as before.
+    ...(config.core?.btf === undefined ? {} : { core: { btf: resolve(baseDir, config.core.btf) } }),
   };
 }
 
@@ -145,6 +153,10 @@ function moduleUrl(specifier: string, baseDir: string): string {
 export async function createLoader(resolved: ResolvedConfig): Promise<Loader> {
   const plugins: Plugin[] = [];
   for (const entry of resolved.plugins) plugins.push(await importPlugin(entry));
+  // `kconfig` values replace the default kconfig plugin, unless a listed plugin already does.
+  if (resolved.kconfig !== undefined && !plugins.some((p) => p.name === "kconfig")) {
+    plugins.unshift(kconfigPlugin({ values: resolved.kconfig }));
+  }
   const replacements = new Map<string, { stage: Stage; path: string }>();
   for (const [name, entry] of Object.entries(resolved.pipeline.replace)) {
     replacements.set(name, { stage: await importStage(entry), path: entry.path });
@@ -195,14 +207,12 @@ function editPipeline(
     }
   }
   // The config's stages keep the place the plugins left them (after `link`
-  // and the stages anchored after it) when that stage is still listed.
+  // and the stages anchored after it): after the nearest stage before them
+  // that is still listed, else after `link`, else last.
   const names = pipeline.names();
-  const previous = names[names.indexOf(CONFIG_STAGES[0]) - 1];
-  const anchor = previous !== undefined && order.includes(previous)
-    ? previous
-    : order.includes("link")
-    ? "link"
-    : undefined;
+  const before = names.slice(0, names.indexOf(CONFIG_STAGES[0])).reverse();
+  const anchor = before.find((n) => order.includes(n)) ??
+    (order.includes("link") ? "link" : undefined);
   const at = anchor === undefined ? order.length : order.indexOf(anchor) + 1;
   const final = [...order.slice(0, at), ...CONFIG_STAGES, ...order.slice(at)];
   try {

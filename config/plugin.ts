@@ -4,7 +4,8 @@
  * the stages other plugins placed after `link`).
  *
  * - `config-programs` sets `ProgramSpec.autoload` from `programs.include`
- *   and `programs.exclude`;
+ *   and `programs.exclude`, and `ProgramSpec.attachTo` from
+ *   `programs.attachTo`;
  * - `config-maps` applies `maps` overrides: `maxEntries`, `pinning` (to
  *   `MapSpec.pinning`), and `pinPath`, which has no `MapSpec` field and is
  *   recorded in the spec's metadata as {@link ConfigMetadata} for the kernel
@@ -30,6 +31,7 @@ import { ConfigError } from "../errors/mod.ts";
 import type { Plugin } from "../plugins/types.ts";
 import type { LoadContext } from "../stages/context.ts";
 import type { Stage } from "../stages/pipeline.ts";
+import { CORE_STAGE, coreStage } from "../stages/core.ts";
 import { globToRegExp, isGlob } from "./_glob.ts";
 import { joinPath } from "./_validate.ts";
 import type { ConfigSettings, ConstantValue, MapOverride } from "./types.ts";
@@ -86,6 +88,10 @@ export function configPlugin(settings: ConfigSettings, options: ConfigPluginOpti
       },
       { after: programs, stage: stage(maps, (ctx) => overrideMaps(ctx, settings.maps)) },
       { after: maps, stage: stage(constants, (ctx) => setConstants(ctx, settings.constants)) },
+      // `core.btf`: the core stage resolves against that file instead of the kernel's BTF.
+      ...(settings.core?.btf === undefined
+        ? []
+        : [{ replace: CORE_STAGE, stage: coreStage({ btf: settings.core.btf }) }]),
     ],
   };
 }
@@ -94,8 +100,25 @@ function stage(name: string, run: (ctx: LoadContext) => void): Stage {
   return { name, run };
 }
 
+/** `attachTo` by program name; a name that is no program is an error. */
+function setAttachTargets(ctx: LoadContext, settings: ConfigSettings): void {
+  for (const [name, target] of Object.entries(settings.programs.attachTo ?? {})) {
+    const prog = ctx.programs.get(name);
+    if (prog === undefined) {
+      const known = [...ctx.programs.keys()].sort().join(", ") || "none";
+      throw new ConfigError(
+        "CONFIG_UNKNOWN_PROGRAM",
+        joinPath("programs.attachTo", name),
+        `no program of that name (programs: ${known})`,
+      );
+    }
+    prog.attachTo = target;
+  }
+}
+
 /** `autoload` from the include and exclude globs; a glob matching nothing gets a warning. */
 function selectPrograms(ctx: LoadContext, settings: ConfigSettings): void {
+  setAttachTargets(ctx, settings);
   const { include, exclude } = settings.programs;
   if (include === undefined && exclude.length === 0) return;
   const globs = (list: readonly string[], key: string) =>

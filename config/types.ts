@@ -55,6 +55,11 @@ export interface ProgramSelection {
   include?: string[];
   /** Programs matching one of these globs do not load, whatever `include` says; default `[]`. */
   exclude?: string[];
+  /**
+   * Attach targets by program name (not glob), over `ProgramSpec.attachTo`:
+   * `{ "trace_open": "do_sys_openat2" }`; default `{}`.
+   */
+  attachTo?: Record<string, string>;
 }
 
 /** Settings for the maps a `maps` key matches. */
@@ -99,6 +104,24 @@ export interface TsbpfConfig {
    * until BTF-typed variables land.
    */
   constants?: Record<string, ConstantValue>;
+  /**
+   * Values of `__kconfig` externs by name (`CONFIG_*`, also `LINUX_*`), over
+   * the running kernel's config: `.config` text (`"y"`, `"m"`, `"0x10"`,
+   * `"\"text\""`), an integer or a boolean.
+   */
+  kconfig?: Record<string, string | number | boolean>;
+  /** CO-RE relocations: where they resolve; default the running kernel's BTF. */
+  core?: CoreConfig;
+}
+
+/** CO-RE settings (`core` in the file). */
+export interface CoreConfig {
+  /**
+   * Target BTF, relative to the config file: a raw BTF blob or an ELF
+   * file with `.BTF` (like libbpf's `btf_custom_path`); module BTFs are
+   * not searched then. Default: `/sys/kernel/btf/vmlinux`.
+   */
+  btf?: string;
 }
 
 /** A module entry after resolution. */
@@ -115,12 +138,23 @@ export interface ResolvedModule {
 
 /** The program, map and constant settings the config plugin applies during a load. */
 export interface ConfigSettings {
-  /** Program selection; `include` undefined means "every program". */
-  programs: { include?: readonly string[]; exclude: readonly string[] };
+  /**
+   * Program selection (`include` undefined means "every program") and
+   * attach targets by program name.
+   */
+  programs: {
+    include?: readonly string[];
+    exclude: readonly string[];
+    attachTo?: Readonly<Record<string, string>>;
+  };
   /** Map overrides by name or glob, in key order. */
   maps: Readonly<Record<string, MapOverride>>;
   /** Values of read-only globals by symbol name. */
   constants: Readonly<Record<string, ConstantValue>>;
+  /** `__kconfig` extern values over the kernel's config; absent when the config gives none. */
+  kconfig?: Readonly<Record<string, string | number | boolean>>;
+  /** CO-RE target BTF (absolute path); absent for the running kernel's. */
+  core?: Readonly<CoreConfig>;
 }
 
 /** A validated config with defaults filled in and paths made absolute. */

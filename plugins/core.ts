@@ -10,6 +10,7 @@ import { kernelBackendFactory } from "../backends/kernel/backend.ts";
 import { vmBackendFactory } from "../backends/vm/backend.ts";
 import { btfStage } from "../stages/btf.ts";
 import { classifyStage } from "../stages/classify.ts";
+import { coreStage } from "../stages/core.ts";
 import { linkStage } from "../stages/link.ts";
 import { mapsStage } from "../stages/maps.ts";
 import { readStage } from "../stages/read.ts";
@@ -17,8 +18,8 @@ import { relocateStage } from "../stages/relocate.ts";
 import type { Plugin } from "./types.ts";
 
 /**
- * The built-in plugin: `read` → `classify` → `btf` → `relocate` → `maps` → `link`,
- * and the `json`, `kernel` and `vm` backends.
+ * The built-in plugin: `read` → `classify` → `btf` → `relocate` → `maps` → `link`
+ * → `core`, and the `json`, `kernel` and `vm` backends.
  */
 export function corePlugin(): Plugin {
   return {
@@ -30,6 +31,8 @@ export function corePlugin(): Plugin {
       { append: relocateStage() },
       { append: mapsStage() },
       { append: linkStage() },
+      // CO-RE is part of linking: stages other plugins place after link see its results.
+      { after: "link", stage: coreStage() },
     ],
     backends: { json: jsonBackendFactory, kernel: kernelBackendFactory, vm: vmBackendFactory },
   };

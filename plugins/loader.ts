@@ -10,15 +10,22 @@ import type { CollectionSpec } from "../collection/spec.ts";
 import { PipelineError, TsbpfError } from "../errors/mod.ts";
 import type { SectionKindRule } from "../stages/classify.ts";
 import type { LoadContext, LoadOptions } from "../stages/context.ts";
-import { Pipeline, specFromContext } from "../stages/pipeline.ts";
+import { Pipeline, type PipelineInput, specFromContext } from "../stages/pipeline.ts";
 import { SECTION_DEFS, type SectionDef } from "../stages/section_defs.ts";
 import { corePlugin } from "./core.ts";
+import { externPlugins } from "./externs/mod.ts";
 import type { Plugin } from "./types.ts";
 
 /** Options of {@link Loader.create}. */
 export interface LoaderOptions {
   /** Leave out the `core` plugin (its stages, backends); for plugins that build a pipeline from scratch. */
   withoutCore?: boolean;
+  /**
+   * Leave out the default extern plugins (`kconfig`, `ksyms`, `kfuncs`);
+   * externs then stay unresolved. A listed plugin of one of their names
+   * replaces that one instead.
+   */
+  withoutExterns?: boolean;
 }
 
 /**
@@ -33,7 +40,7 @@ export interface LoaderOptions {
  * ```
  */
 export class Loader {
-  /** The plugins in the order they applied, `core` first. */
+  /** The plugins in the order they applied: `core`, the extern plugins, then the listed ones. */
   readonly plugins: readonly Plugin[];
   /** The stages every load runs. */
   readonly pipeline: Pipeline;
@@ -60,9 +67,16 @@ export class Loader {
     this.helpers = parts.helpers;
   }
 
-  /** Apply `plugins` in order after `core`; see {@link Plugin} for the rules. */
+  /**
+   * Apply `plugins` in order after `core` and the default extern plugins
+   * (see `plugins/externs/`); see {@link Plugin} for the rules.
+   */
   static create(plugins: readonly Plugin[] = [], options: LoaderOptions = {}): Loader {
-    const all = options.withoutCore ? [...plugins] : [corePlugin(), ...plugins];
+    // The extern plugins come right after core unless left out or replaced by name.
+    const externs = options.withoutCore || options.withoutExterns
+      ? []
+      : externPlugins().filter((d) => !plugins.some((p) => p?.name === d.name));
+    const all = options.withoutCore ? [...plugins] : [corePlugin(), ...externs, ...plugins];
     const names = new Set<string>();
     let pipeline = new Pipeline([]);
     const rules: SectionKindRule[] = [];
@@ -133,14 +147,17 @@ export class Loader {
     return new Loader({ ...this, pipeline });
   }
 
-  /** Run the pipeline over `bytes`; the whole context, for tools that inspect it. */
-  loadContext(bytes: Uint8Array): Promise<LoadContext> {
-    return this.pipeline.runContext(bytes, this.loadOptions);
+  /**
+   * Run the pipeline over `input`; the whole context, for tools that inspect
+   * it. A list of objects is linked statically into one (`static-link`).
+   */
+  loadContext(input: PipelineInput): Promise<LoadContext> {
+    return this.pipeline.runContext(input, this.loadOptions);
   }
 
-  /** Run the pipeline over `bytes` and return the spec. */
-  async loadSpec(bytes: Uint8Array): Promise<CollectionSpec> {
-    return specFromContext(await this.loadContext(bytes));
+  /** Run the pipeline over `input` (bytes, or objects to link) and return the spec. */
+  async loadSpec(input: PipelineInput): Promise<CollectionSpec> {
+    return specFromContext(await this.loadContext(input));
   }
 
   /** The backend registered as `name`, made with `options`. */

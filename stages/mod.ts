@@ -30,6 +30,9 @@ export { mapsStage } from "./maps.ts";
 export { btfStage } from "./btf.ts";
 export { loadBtfMaps } from "./btf_maps.ts";
 export { linkStage } from "./link.ts";
+export { CORE_STAGE, coreStage, loadTargetBtf } from "./core.ts";
+export { linkObjects, STATIC_LINK, staticLinkStage } from "./static_link.ts";
+export type { LinkedObject, LinkObject } from "./static_link.ts";
 export * from "./section_defs.ts";
 
 /** The five built-in stages in their order. */

@@ -33,7 +33,18 @@ import { scan } from "../config/_json.ts";
 import { fixturePath } from "./_util.ts";
 
 const HERE = fileURLToPath(new URL("./fixtures_config/", import.meta.url));
-const CORE_STAGES = ["read", "classify", "btf", "relocate", "maps", "link"];
+const CORE_STAGES = [
+  "read",
+  "classify",
+  "btf",
+  "relocate",
+  "maps",
+  "kfuncs",
+  "link",
+  "core",
+  "kconfig",
+  "ksyms",
+];
 
 // One temp dir for the whole module, removed after its tests.
 const TMP = mkdtempSync(join(tmpdir(), "tsbpf-config-"));
@@ -140,6 +151,8 @@ test("config: every key of TsbpfConfig is in the schema, and no other", () => {
     programs: true,
     maps: true,
     constants: true,
+    core: true,
+    kconfig: true,
   };
   const pipeline: Record<keyof NonNullable<TsbpfConfig["pipeline"]>, true> = {
     stages: true,
@@ -152,6 +165,7 @@ test("config: every key of TsbpfConfig is in the schema, and no other", () => {
   const programs: Record<keyof NonNullable<TsbpfConfig["programs"]>, true> = {
     include: true,
     exclude: true,
+    attachTo: true,
   };
   const map: Record<keyof NonNullable<TsbpfConfig["maps"]>[string], true> = {
     maxEntries: true,
@@ -191,7 +205,13 @@ test("config: {} is valid, and resolves to the schema's defaults", async () => {
   assert.deepEqual(fromFile, { ...resolved, baseDir: join(file, ".."), file });
   const loader = await createLoader(fromFile);
   assert.deepEqual(loader.pipeline.names(), [...CORE_STAGES, ...CONFIG_STAGES]);
-  assert.deepEqual(loader.plugins.map((x) => x.name), ["core", "config"]);
+  assert.deepEqual(loader.plugins.map((x) => x.name), [
+    "core",
+    "kconfig",
+    "ksyms",
+    "kfuncs",
+    "config",
+  ]);
   // `$schema` is allowed and ignored.
   await resolveConfig({ $schema: "../config/schema.json" }, { baseDir: "." });
 });
@@ -287,7 +307,8 @@ test("config: a wrong type names the key at every depth", async () => {
 });
 
 test("config: an unknown or missing key names the key at every depth", async () => {
-  const top = "$schema, objects, plugins, pipeline, backend, programs, maps, constants";
+  const top =
+    "$schema, objects, plugins, pipeline, backend, programs, maps, constants, kconfig, core";
   const cases: [unknown, string, string, string][] = [
     [{ object: [] }, "CONFIG_UNKNOWN_KEY", "object", `unknown key (known: ${top})`],
     [
@@ -324,7 +345,7 @@ test("config: an unknown or missing key names the key at every depth", async () 
       { programs: { only: ["x"] } },
       "CONFIG_UNKNOWN_KEY",
       "programs.only",
-      "unknown key (known: include, exclude)",
+      "unknown key (known: include, exclude, attachTo)",
     ],
   ];
   for (const [config, code, path, detail] of cases) {
@@ -481,6 +502,9 @@ test("config: a module exporting no plugin, and options for a plugin object, are
   const named = await resolveConfig({ plugins: [helper("named_plugin.ts")] }, { baseDir: "/" });
   assert.deepEqual((await createLoader(named)).plugins.map((p) => p.name), [
     "core",
+    "kconfig",
+    "ksyms",
+    "kfuncs",
     "named",
     "config",
   ]);
@@ -540,7 +564,7 @@ test("config: pipeline.stages picks and orders stages; unknown names list the st
     code: "CONFIG_UNKNOWN_STAGE",
     path: "pipeline.stages[3]",
     message:
-      'pipeline.stages[3]: no stage named "lnk" (stages: read, classify, btf, relocate, maps, link)',
+      'pipeline.stages[3]: no stage named "lnk" (stages: read, classify, btf, relocate, maps, kfuncs, link, core, kconfig, ksyms)',
   });
   const own = await resolveConfig({ pipeline: { stages: ["read", "config-maps"] } }, {
     baseDir: ".",
@@ -599,7 +623,11 @@ test("config: pipeline.replace swaps a stage for a module's stage", async () => 
     "btf",
     "relocate",
     "maps",
+    "kfuncs",
     "my-link",
+    "core",
+    "kconfig",
+    "ksyms",
     ...CONFIG_STAGES,
   ]);
   const spec = await loader.loadSpec(readFileSync(fixturePath("bpfel/subprograms.o")));
@@ -612,7 +640,7 @@ test("config: pipeline.replace swaps a stage for a module's stage", async () => 
     code: "CONFIG_UNKNOWN_STAGE",
     path: "pipeline.replace.lnk",
     message:
-      'pipeline.replace.lnk: no stage named "lnk" (stages: read, classify, btf, relocate, maps, link)',
+      'pipeline.replace.lnk: no stage named "lnk" (stages: read, classify, btf, relocate, maps, kfuncs, link, core, kconfig, ksyms)',
   });
   const dropped = await loadWritten((file) => ({
     pipeline: { stages: ["read"], replace: { link: rel(file, helper("replace_link.ts")) } },

@@ -111,7 +111,11 @@ test("meta_section: records become metadata['tsbpf.meta'] in both byte orders", 
     "btf",
     "relocate",
     "maps",
+    "kfuncs",
     "link",
+    "core",
+    "kconfig",
+    "ksyms",
   ]);
   for (const order of ORDERS) {
     const ctx = await loader.loadContext(readFixture(`${order}/meta_section.o`));
@@ -681,7 +685,11 @@ test("examples: all three in one loader", async () => {
     "btf",
     "relocate",
     "maps",
+    "kfuncs",
     "link",
+    "core",
+    "kconfig",
+    "ksyms",
     "map_prefix",
     "forbid_helpers",
   ]);

@@ -10,14 +10,19 @@ const xdp = () => readFixture("bpfel/xdp_counter.o");
 
 test("plugins: core provides the built-in stages through the contract", () => {
   const loader = Loader.create();
-  assert.deepEqual(loader.plugins.map((p) => p.name), ["core"]);
+  // The extern plugins (.kconfig, .ksyms, kfuncs) come by default, on the same contract.
+  assert.deepEqual(loader.plugins.map((p) => p.name), ["core", "kconfig", "ksyms", "kfuncs"]);
   assert.deepEqual(loader.pipeline.names(), [
     "read",
     "classify",
     "btf",
     "relocate",
     "maps",
+    "kfuncs",
     "link",
+    "core",
+    "kconfig",
+    "ksyms",
   ]);
   assert.equal(Loader.create([], { withoutCore: true }).pipeline.names().length, 0);
 });
@@ -39,7 +44,11 @@ test("plugins: stage edits apply in plugin order and can anchor on earlier plugi
     "maps",
     "b1",
     "a1",
+    "kfuncs",
     "link",
+    "core",
+    "kconfig",
+    "ksyms",
     "b2",
   ]);
   await loader.loadSpec(xdp());

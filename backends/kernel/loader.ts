@@ -5,10 +5,11 @@
  *
  * Order of work, and why:
  *
- * 1. Decide what to load: every map and every program whose `autoload` is
- *    true, or, with `options.programs`, only those programs plus the maps
- *    they reference and whatever the contents of those maps name
- *    (transitively: a prog array's programs, a map-of-maps' maps).
+ * 1. Decide what to load ({@link selectPrograms}): every map and every
+ *    program whose `autoload` is true, or, with `options.programs` /
+ *    `include`, only those programs plus the maps they reference and
+ *    whatever the contents of those maps name (transitively: a prog
+ *    array's programs, a map-of-maps' maps); never an `exclude`d program.
  * 2. The object's BTF is loaded once ({@link loadObjectBtf}); when the
  *    kernel refuses it everything loads without BTF, as in libbpf.
  * 3. Maps are created in spec order: pinned ones reused when compatible,
@@ -23,7 +24,14 @@
  *
  * Any failure closes everything created so far and removes the pins this
  * load made, then rethrows with context, e.g. `load program xdp_count:
- * BPF_PROG_LOAD: EACCES (permission denied): …`.
+ * BPF_PROG_LOAD: EACCES (permission denied): …`. The exception is a
+ * program matched by `options.optional`: its failure is recorded in
+ * `KernelCollection.report` and the load goes on without it (and without
+ * its prog array slots). An option rather than a second function, because
+ * it is one more thing the same load may do, as cilium/ebpf's
+ * `CollectionOptions` grow; and a per-program report rather than libbpf's
+ * all-or-nothing `bpf_object__load`, since the point is to learn which
+ * programs this kernel takes.
  *
  * Data sections and `BPF_F_MMAPABLE`: libbpf (1.2+) makes a data-section
  * map mmapable when its DATASEC holds a non-static variable, so user space
@@ -38,7 +46,14 @@
 import type { Btf } from "../../btf/btf.ts";
 import { BtfKind } from "../../btf/types.ts";
 import type { CollectionSpec, MapKV, MapSpec, ProgramSpec } from "../../collection/spec.ts";
-import { AttachType, MapFlags, MapType, PinType, ProgramType } from "../../collection/types.ts";
+import {
+  AttachType,
+  MapFlags,
+  MapType,
+  PinType,
+  ProgramType,
+  programTypeName,
+} from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import { encodeInstructions } from "../../isa/codec.ts";
 import type { Instruction } from "../../isa/instruction.ts";
@@ -50,8 +65,12 @@ import {
   isKfuncCall,
   isLoadImm64,
 } from "../../isa/opcodes.ts";
+import { unresolvedReason } from "../../plugins/externs/metadata.ts";
+import { kfuncFdArray, ModuleBtfObjects } from "./btf_objects.ts";
 import { KernelCollection } from "./collection.ts";
 import { ERRNO, KernelError, SyscallError } from "./errors.ts";
+import { VerifierError } from "./errors.ts";
+import { explainCoreFailure } from "../../btf/core/explain.ts";
 import { kernelBtf } from "./kernel_btf.ts";
 import { isPerCpu, KernelMap, makePinDir, possibleCpus } from "./map.ts";
 import { funcAndLineInfo, type LoadedObjectBtf, loadObjectBtf } from "./object_btf.ts";
@@ -67,9 +86,20 @@ import {
   type ProgLoadAttrs,
 } from "./sys.ts";
 import { type Syscalls, syscalls } from "./syscalls.ts";
+import {
+  buildReport,
+  type ProgramSelection,
+  type SelectionOptions,
+  selectPrograms,
+  type SkipReason,
+} from "../selection.ts";
 
-/** Options of {@link loadCollection}. */
-export interface LoadCollectionOptions {
+/**
+ * Options of {@link loadCollection}. Program selection (`programs`,
+ * `include`, `exclude`, `optional`) is {@link SelectionOptions}, shared with
+ * the VM backend.
+ */
+export interface LoadCollectionOptions extends SelectionOptions {
   /**
    * bpffs directory for maps with `pinning` BY_NAME (pinned as
    * `<pinPath>/<map name>`). A config's per-map `pinPath`
@@ -77,10 +107,11 @@ export interface LoadCollectionOptions {
    */
   pinPath?: string;
   /**
-   * Load only these programs (and the maps and programs they need), even
-   * if their `autoload` is false; default: every program with `autoload`.
+   * Attach targets by program name, over `ProgramSpec.attachTo` (the
+   * section's `fentry/<target>`): which kernel function, tracepoint or LSM
+   * hook a tracing program is verified against (its `attach_btf_id`).
    */
-  programs?: string[];
+  attachTo?: Readonly<Record<string, string>>;
   /** Verifier log level for every program (0: a log only on failure; 1, 2: always). */
   logLevel?: 0 | 1 | 2;
   /** First verifier log buffer size in bytes (grown as needed). */
@@ -219,6 +250,14 @@ class LoadState {
   readonly diagnostics: string[] = [];
   objectBtf?: LoadedObjectBtf;
   btfTried = false;
+  /** Module BTF objects typed ksyms and kfuncs refer to, closed when the load ends. */
+  moduleBtfs?: ModuleBtfObjects;
+  /** The programs chosen by the options, set by {@link selection}. */
+  chosen?: ProgramSelection;
+  /** Optional programs the kernel (or the loader) refused. */
+  readonly failed = new Map<string, TsbpfError>();
+  /** Per program: what its absence did to others (prog array slots left empty). */
+  readonly notes = new Map<string, string[]>();
 
   constructor(spec: CollectionSpec, options: LoadCollectionOptions) {
     this.spec = spec;
@@ -242,6 +281,26 @@ class LoadState {
         );
       }
     }
+    for (const name of Object.keys(this.options.attachTo ?? {})) {
+      if (!this.spec.programs.has(name)) {
+        throw new KernelError(
+          "KERNEL_NO_PROGRAM",
+          `options.attachTo: no program ${JSON.stringify(name)} (programs: ${
+            [...this.spec.programs.keys()].sort().join(", ") || "none"
+          })`,
+        );
+      }
+    }
+    for (const name of Object.keys(this.options.attachTo ?? {})) {
+      const ps = this.spec.programs.get(name)!;
+      if (ps.type !== ProgramType.TRACING && ps.type !== ProgramType.LSM) {
+        this.diagnostics.push(
+          `options.attachTo.${name}: a ${
+            programTypeName(ps.type)
+          } program's target is not used at load`,
+        );
+      }
+    }
     const { maps, programs } = this.selection();
     for (const [name, ms] of this.spec.maps) {
       if (!maps.has(name)) continue;
@@ -249,7 +308,13 @@ class LoadState {
     }
     for (const [name, ps] of this.spec.programs) {
       if (!programs.has(name)) continue;
-      step(`load program ${name}`, () => this.programs.set(name, this.loadProgram(ps)));
+      try {
+        step(`load program ${name}`, () => this.programs.set(name, this.loadProgram(ps)));
+      } catch (err) {
+        // Maps stay all-or-nothing; an optional program's refusal is reported instead.
+        if (!(err instanceof TsbpfError) || !this.chosen!.isOptional(name)) throw err;
+        this.failed.set(name, err);
+      }
     }
     for (const { name, map, spec } of this.pending) {
       step(`map ${name}: write contents`, () => {
@@ -258,7 +323,29 @@ class LoadState {
       });
     }
     this.closeBtf();
-    return new KernelCollection(this.maps, this.programs, { diagnostics: this.diagnostics });
+    const report = buildReport(this.spec, {
+      loaded: new Set(this.programs.keys()),
+      failed: this.failed,
+      skipped: this.chosen!.skipped,
+      notes: this.notes,
+    });
+    return new KernelCollection(this.maps, this.programs, {
+      diagnostics: this.diagnostics,
+      report,
+    });
+  }
+
+  /** Add `note` to the report entry of program `name`. */
+  note(name: string, note: string): void {
+    const list = this.notes.get(name);
+    if (list === undefined) this.notes.set(name, [note]);
+    else list.push(note);
+  }
+
+  /** Why program `name` is deliberately absent (excluded or failed), or `undefined`. */
+  absence(name: string): SkipReason | "failed" | undefined {
+    if (this.failed.has(name)) return "failed";
+    return this.chosen?.skipped.get(name) === "excluded" ? "excluded" : undefined;
   }
 
   /** Close everything this load made and remove its pins; never throws. */
@@ -272,6 +359,8 @@ class LoadState {
   }
 
   closeBtf(): void {
+    this.moduleBtfs?.close();
+    this.moduleBtfs = undefined;
     const fd = this.objectBtf?.fd;
     this.objectBtf = undefined;
     if (fd !== undefined) closeFd(this.sys, fd);
@@ -292,11 +381,16 @@ class LoadState {
 
   /** The maps and programs to load (see the module docs). */
   selection(): { maps: Set<string>; programs: Set<string> } {
+    const chosen = selectPrograms(this.spec, this.options);
+    this.chosen = chosen;
+    this.diagnostics.push(...chosen.diagnostics);
     const maps = new Set<string>();
     const programs = new Set<string>();
     const queue: string[] = [];
     const addProgram = (name: string, from: string) => {
       if (programs.has(name)) return;
+      // An excluded program stays out even when a prog array names it: its slot stays empty.
+      if (chosen.skipped.get(name) === "excluded") return;
       if (!this.spec.programs.has(name)) {
         throw new KernelError(
           "KERNEL_NO_PROGRAM",
@@ -322,12 +416,12 @@ class LoadState {
         // Names in other maps are refused when the contents are written.
       }
     };
-    if (this.options.programs === undefined) {
+    for (const name of chosen.unknown) addProgram(name, "options.programs");
+    // A whole-object load creates every map; a chosen set of programs only what it needs.
+    if (this.options.programs === undefined && this.options.include === undefined) {
       for (const name of this.spec.maps.keys()) addMap(name, "spec");
-      for (const [name, ps] of this.spec.programs) if (ps.autoload) addProgram(name, "spec");
-    } else {
-      for (const name of this.options.programs) addProgram(name, "options.programs");
     }
+    for (const name of chosen.roots) addProgram(name, "spec");
     while (queue.length > 0) {
       const ps = this.spec.programs.get(queue.pop()!)!;
       for (const ref of ps.references()) {
@@ -535,7 +629,10 @@ class LoadState {
           deferred = true;
           return;
         }
-        withCtx(`contents[${i}]`, () => map.update(keyBytes(map, kv), this.fdValue(ms, kv)));
+        withCtx(`contents[${i}]`, () => {
+          const value = this.fdValue(ms, kv);
+          if (value !== undefined) map.update(keyBytes(map, kv), value);
+        });
       } else if (!late) {
         withCtx(`contents[${i}]`, () => map.update(keyBytes(map, kv), valueBytes(map, kv)));
       }
@@ -543,11 +640,18 @@ class LoadState {
     return deferred;
   }
 
-  fdValue(ms: MapSpec, kv: MapKV): Uint8Array {
+  /** The fd an entry naming a program or map holds; `undefined` for a slot left empty on purpose. */
+  fdValue(ms: MapSpec, kv: MapKV): Uint8Array | undefined {
     const name = kv.value as string;
     let fd: number | undefined;
-    if (ms.type === MapType.PROG_ARRAY) fd = this.programs.get(name)?.fd;
-    else if (isMapOfMaps(ms.type)) fd = this.maps.get(name)?.fd;
+    if (ms.type === MapType.PROG_ARRAY) {
+      fd = this.programs.get(name)?.fd;
+      const absence = fd === undefined ? this.absence(name) : undefined;
+      if (absence !== undefined) {
+        this.note(name, `left out of prog array ${ms.name} (key ${keyText(kv)})`);
+        return undefined;
+      }
+    } else if (isMapOfMaps(ms.type)) fd = this.maps.get(name)?.fd;
     else {
       throw new KernelError(
         "KERNEL_BAD_CONTENTS",
@@ -565,6 +669,14 @@ class LoadState {
   }
 
   loadProgram(ps: ProgramSpec): KernelProgram {
+    // The core stage had no target BTF: the instructions still hold the local values.
+    const unresolved = ps.coreRelocations?.find((r) => r.status === "unresolved");
+    if (unresolved !== undefined) {
+      throw new KernelError(
+        "KERNEL_CORE_UNRESOLVED",
+        `CO-RE relocation ${unresolved.kindName} of ${unresolved.spec} at insn #${unresolved.insn} is unresolved: ${unresolved.reason}`,
+      );
+    }
     const insns = ps.instructions.map((ins, i) => this.patch(ins, i));
     const bytes = encodeInstructions(insns, { littleEndian: HOST_LITTLE_ENDIAN });
     const attrs: ProgLoadAttrs = {
@@ -576,7 +688,9 @@ class LoadState {
       prog_name: ps.name,
       expected_attach_type: ps.expectedAttachType(),
     };
-    const attachBtfId = attachTarget(ps);
+    const fdArray = kfuncFdArray(insns, (module) => this.moduleBtfFd(module));
+    if (fdArray !== undefined) attrs.fd_array = fdArray;
+    const attachBtfId = attachTarget(ps, this.options.attachTo?.[ps.name]);
     if (attachBtfId !== undefined) attrs.attach_btf_id = attachBtfId;
     const btf = this.btf();
     if (btf !== undefined && ps.instructions.some((ins) => ins.func !== undefined)) {
@@ -592,17 +706,34 @@ class LoadState {
       }
     }
     let log: string | undefined;
-    const fd = progLoad(this.sys, attrs, {
-      logLevel: this.options.logLevel ?? 0,
-      logSizeStart: this.options.logSizeStart,
-      onLog: (text) => {
-        log = text;
-      },
-    });
+    let fd: number;
+    try {
+      fd = progLoad(this.sys, attrs, {
+        logLevel: this.options.logLevel ?? 0,
+        logSizeStart: this.options.logSizeStart,
+        onLog: (text) => {
+          log = text;
+        },
+      });
+    } catch (err) {
+      // Name the CO-RE relocation behind a reached poisoned call, like libbpf's log fixup.
+      const why = err instanceof VerifierError && ps.coreRelocations !== undefined
+        ? explainCoreFailure(err.log, ps.coreRelocations)
+        : undefined;
+      if (why !== undefined) {
+        Object.assign(err as VerifierError, { coreExplanation: why }).addContext(why);
+      }
+      throw err;
+    }
     return new KernelProgram(fd, { name: ps.name, type: ps.type, log, sys: this.sys });
   }
 
-  /** The instruction as the kernel must see it: map fds in `ld_imm64`. */
+  /**
+   * The instruction as the kernel must see it: map fds in `ld_imm64`, the
+   * module BTF fd in `immHi` of a typed ksym found in a module. Externs the
+   * extern plugins resolved pass through; the others are refused with the
+   * reason the plugins recorded.
+   */
   patch(ins: Instruction, index: number): Instruction {
     const ref = ins.reference;
     if (ref === undefined) return ins;
@@ -619,22 +750,39 @@ class LoadState {
         return { ...ins, imm: map.fd };
       }
       if (ins.src === BPF_PSEUDO_FUNC) return ins;
+      if (ins.src === BPF_PSEUDO_BTF_ID && ins.btfModule !== undefined) {
+        return { ...ins, immHi: this.moduleBtfFd(ins.btfModule) };
+      }
       if (ins.src === 0 || ins.src === BPF_PSEUDO_BTF_ID) {
         throw new KernelError(
           "KERNEL_UNRESOLVED_EXTERN",
-          `instruction ${index}: extern ${
-            JSON.stringify(ref)
-          } is not supported by the kernel backend (kconfig and ksym externs are not resolved)`,
+          `instruction ${index}: extern ${JSON.stringify(ref)} is unresolved: ${
+            this.unresolved(ref)
+          }`,
         );
       }
     }
     if (isKfuncCall(ins)) {
+      if (ins.btfModule !== undefined) return ins;
       throw new KernelError(
         "KERNEL_UNRESOLVED_EXTERN",
-        `instruction ${index}: kfunc ${JSON.stringify(ref)} is not supported by the kernel backend`,
+        `instruction ${index}: kfunc ${JSON.stringify(ref)} is unresolved: ${this.unresolved(ref)}`,
       );
     }
     return ins;
+  }
+
+  /** Why the extern plugins left `name` unresolved, for messages. */
+  unresolved(name: string): string {
+    return unresolvedReason(this.spec.metadata, name) ??
+      "no extern plugin resolved it (only .kconfig and .ksyms externs are resolved, by the kconfig, ksyms and kfuncs plugins)";
+  }
+
+  /** The BTF object fd of a module (0 for vmlinux), opened once per load. */
+  moduleBtfFd(module: string): number {
+    if (module === "vmlinux") return 0;
+    this.moduleBtfs ??= new ModuleBtfObjects(this.sys);
+    return withCtx(`module ${module} BTF`, () => this.moduleBtfs!.fd(module));
   }
 }
 
@@ -728,28 +876,33 @@ function mapTypeLabel(type: number): string {
   return entry === undefined ? `type ${type}` : entry[0].toLowerCase();
 }
 
-/** attach_btf_id of a program that needs one, from the kernel's BTF (libbpf's find_attach_btf_id). */
-function attachTarget(ps: ProgramSpec): number | undefined {
+/**
+ * attach_btf_id of a program that needs one, from the kernel's BTF (libbpf's
+ * find_attach_btf_id); `override` (options.attachTo) replaces
+ * `ps.attachTo`.
+ */
+function attachTarget(ps: ProgramSpec, override?: string): number | undefined {
+  const target = override ?? ps.attachTo;
   let name: string;
   let kind: number = BtfKind.FUNC;
-  if (ps.type === ProgramType.LSM) name = `bpf_lsm_${ps.attachTo}`;
+  if (ps.type === ProgramType.LSM) name = `bpf_lsm_${target}`;
   else if (ps.type === ProgramType.TRACING) {
     switch (ps.attachType) {
       case AttachType.TRACE_RAW_TP:
-        name = `btf_trace_${ps.attachTo}`;
+        name = `btf_trace_${target}`;
         kind = BtfKind.TYPEDEF;
         break;
       case AttachType.TRACE_ITER:
-        name = `bpf_iter_${ps.attachTo}`;
+        name = `bpf_iter_${target}`;
         break;
       default:
-        name = ps.attachTo;
+        name = target;
     }
   } else return undefined;
-  if (ps.attachTo === "") {
+  if (target === "") {
     throw new KernelError(
       "KERNEL_NO_ATTACH_TARGET",
-      `section ${ps.sectionName} names no attach target`,
+      `section ${ps.sectionName} names no attach target (set options.attachTo or config programs.attachTo)`,
     );
   }
   const vmlinux: Btf = kernelBtf();
@@ -757,10 +910,18 @@ function attachTarget(ps: ProgramSpec): number | undefined {
   if (ids.length === 0) {
     throw new KernelError(
       "KERNEL_NO_ATTACH_TARGET",
-      `no ${kind === BtfKind.FUNC ? "function" : "typedef"} ${name} in the kernel's BTF`,
+      `attach target ${JSON.stringify(target)}: no ${
+        kind === BtfKind.FUNC ? "function" : "typedef"
+      } ${name} in the kernel's BTF`,
     );
   }
   return ids[0];
+}
+
+function keyText(kv: MapKV): string {
+  return kv.key instanceof Uint8Array
+    ? [...kv.key].map((b) => b.toString(16).padStart(2, "0")).join("")
+    : String(kv.key);
 }
 
 function step(context: string, fn: () => void): void {

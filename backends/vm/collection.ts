@@ -23,7 +23,13 @@
 
 import type { Btf } from "../../btf/btf.ts";
 import { BtfKind } from "../../btf/types.ts";
-import type { CollectionSpec, MapKV, MapSpec, ProgramSpec } from "../../collection/spec.ts";
+import type {
+  CollectionSpec,
+  MapKV,
+  MapSpec,
+  Metadata,
+  ProgramSpec,
+} from "../../collection/spec.ts";
 import { MapType } from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import type { Instruction } from "../../isa/instruction.ts";
@@ -36,6 +42,7 @@ import {
   isKfuncCall,
   isLoadImm64,
 } from "../../isa/opcodes.ts";
+import { unresolvedReason } from "../../plugins/externs/metadata.ts";
 import { VmError } from "./errors.ts";
 import type { VmMemory } from "./memory.ts";
 import { defaultHelpers } from "./helpers/mod.ts";
@@ -46,17 +53,26 @@ import { type ExecutorFactory, VmProgram } from "./program_handle.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";
 import { executorFactory } from "./tiers.ts";
 import type { VmHelper, VmMap, VmRuntimeOptions, VmTier } from "./types.ts";
+import {
+  buildReport,
+  type ProgramLoadReport,
+  type ProgramSelection,
+  type SelectionOptions,
+  selectPrograms,
+} from "../selection.ts";
 
-/** Options of {@link loadVmCollection}. */
-export interface VmLoadOptions {
+/**
+ * Options of {@link loadVmCollection}. Program selection (`programs`,
+ * `include`, `exclude`, `optional`) is {@link SelectionOptions}, read as
+ * the kernel backend reads it.
+ */
+export interface VmLoadOptions extends SelectionOptions {
   /** `interpret` (default) or `jit` (compiled to WebAssembly). */
   tier?: VmTier;
   /** What helpers see of the system (clock, seed, CPU, pid …) and the run budget. */
   runtime?: VmRuntimeOptions;
   /** Extra helpers by ID, over the built-in ones (plugins' `helpers`). */
   helpers?: ReadonlyMap<number, VmHelper>;
-  /** Load only these programs, plus the maps they reference and what those maps' contents name. */
-  programs?: readonly string[];
   /**
    * The arena to live in; default a fresh one per collection. Collections
    * sharing one arena share its size limit; each still has its own maps.
@@ -72,8 +88,13 @@ export class VmCollection implements Disposable {
   readonly programs: Map<string, VmProgram>;
   /** The runtime the programs share (trace output, clocks, the arena). */
   readonly runtime: Runtime;
-  /** Always empty: the VM loads what the spec says. Kept for API parity with the kernel backend. */
-  readonly diagnostics: readonly string[] = [];
+  /** Warnings of the load: selection globs that matched no program. */
+  readonly diagnostics: readonly string[];
+  /**
+   * What became of every program of the spec, in spec order, as the kernel
+   * backend reports it (`loaded`, `skipped` with a reason, `failed`).
+   */
+  readonly report: readonly ProgramLoadReport[];
   #closed = false;
 
   /** A collection owning `runtime` and everything in it. */
@@ -81,10 +102,13 @@ export class VmCollection implements Disposable {
     runtime: Runtime,
     maps: Map<string, VmCollectionMap>,
     programs: Map<string, VmProgram>,
+    options: { diagnostics?: readonly string[]; report?: readonly ProgramLoadReport[] } = {},
   ) {
     this.runtime = runtime;
     this.maps = maps;
     this.programs = programs;
+    this.diagnostics = options.diagnostics ?? [];
+    this.report = options.report ?? [];
   }
 
   /** A map by name. */
@@ -127,29 +151,50 @@ export function loadVmCollection(spec: CollectionSpec, options: VmLoadOptions = 
   try {
     const tier = options.tier ?? "interpret";
     const factory = executorFactory(tier);
-    const { programs: wanted, maps: mapNames } = selectObjects(spec, options.programs);
+    const chosen = selectPrograms(spec, options);
+    const { programs: wanted, maps: mapNames } = selectObjects(spec, chosen, {
+      wholeObject: options.programs === undefined && options.include === undefined,
+    });
     for (const ms of spec.maps.values()) {
       if (!mapNames.has(ms.name)) continue;
       maps.set(ms.name, withContext(`create map ${ms.name}`, () => createMap(runtime, spec, ms)));
     }
+    const failed = new Map<string, TsbpfError>();
     for (const ps of wanted) {
-      programs.set(
-        ps.name,
-        withContext(
-          `load program ${ps.name}`,
-          () => loadProgram(runtime, ps, { maps, tier, factory }),
-        ),
-      );
+      try {
+        programs.set(
+          ps.name,
+          withContext(
+            `load program ${ps.name}`,
+            () => loadProgram(runtime, ps, { maps, tier, factory, metadata: spec.metadata }),
+          ),
+        );
+      } catch (err) {
+        // Maps stay all-or-nothing; an optional program's refusal is reported instead.
+        if (!(err instanceof TsbpfError) || !chosen.isOptional(ps.name)) throw err;
+        failed.set(ps.name, err);
+      }
     }
+    const notes = new Map<string, string[]>();
+    const absent = (name: string) => failed.has(name) || chosen.skipped.get(name) === "excluded";
     for (const ms of spec.maps.values()) {
       const map = maps.get(ms.name);
       if (map === undefined) continue;
       withContext(
         `fill map ${ms.name}`,
-        () => fillReferences(runtime, ms, map, { maps, programs }),
+        () => fillReferences(runtime, ms, map, { maps, programs, absent, notes }),
       );
     }
-    return new VmCollection(runtime, maps, programs);
+    const report = buildReport(spec, {
+      loaded: new Set(programs.keys()),
+      failed,
+      skipped: chosen.skipped,
+      notes,
+    });
+    return new VmCollection(runtime, maps, programs, {
+      diagnostics: chosen.diagnostics,
+      report,
+    });
   } catch (err) {
     for (const p of programs.values()) p.close();
     for (const m of maps.values()) m.close();
@@ -168,32 +213,30 @@ function withContext<T>(context: string, fn: () => T): T {
 }
 
 /**
- * What to load: the programs asked for (default: every autoload program),
- * the maps they reference, and transitively the maps and programs those
+ * What to load: the programs chosen ({@link selectPrograms}), the maps they
+ * reference (every map for a whole-object load), and transitively the maps and programs those
  * maps' contents name (a prog array's programs, a map-of-maps' maps), as
  * the kernel loader does.
  */
 function selectObjects(
   spec: CollectionSpec,
-  names?: readonly string[],
+  chosen: ProgramSelection,
+  options: { wholeObject: boolean },
 ): { programs: ProgramSpec[]; maps: Set<string> } {
-  const roots = names === undefined
-    ? [...spec.programs.values()].filter((p) => p.autoload)
-    : names.map((name) => {
-      const ps = spec.programs.get(name);
-      if (ps === undefined) {
-        const known = [...spec.programs.keys()].join(", ") || "none";
-        throw new VmError(
-          "VM_NO_PROGRAM",
-          `no program named ${JSON.stringify(name)} (have: ${known})`,
-        );
-      }
-      return ps;
-    });
+  if (chosen.unknown.length > 0) {
+    const known = [...spec.programs.keys()].join(", ") || "none";
+    throw new VmError(
+      "VM_NO_PROGRAM",
+      `no program named ${JSON.stringify(chosen.unknown[0])} (have: ${known})`,
+    );
+  }
+  const roots = chosen.roots.map((name) => spec.programs.get(name)!);
   const programs = new Set<ProgramSpec>();
   const maps = new Set<string>();
   const visitProgram = (ps: ProgramSpec) => {
     if (programs.has(ps)) return;
+    // Excluded stays excluded, even when a prog array names it (its slot stays empty).
+    if (chosen.skipped.get(ps.name) === "excluded") return;
     programs.add(ps);
     for (const ref of ps.references()) visitMap(ref);
   };
@@ -210,7 +253,7 @@ function selectObjects(
   };
   roots.forEach(visitProgram);
   // A whole-object load creates every map, as the kernel loader does.
-  if (names === undefined) { for (const name of spec.maps.keys()) visitMap(name); }
+  if (options.wholeObject) { for (const name of spec.maps.keys()) visitMap(name); }
   // Spec order, so loads are deterministic whatever the order of `names`.
   return { programs: [...spec.programs.values()].filter((p) => programs.has(p)), maps };
 }
@@ -275,12 +318,24 @@ function fillReferences(
   _runtime: Runtime,
   ms: MapSpec,
   map: VmCollectionMap,
-  made: { maps: Map<string, VmCollectionMap>; programs: Map<string, VmProgram> },
+  made: {
+    maps: Map<string, VmCollectionMap>;
+    programs: Map<string, VmProgram>;
+    /** Whether a program is left out on purpose (excluded, or optional and failed). */
+    absent: (name: string) => boolean;
+    /** Report notes by program, added to here. */
+    notes: Map<string, string[]>;
+  },
 ): void {
   let filled = false;
   for (const kv of ms.contents) {
     if (typeof kv.value !== "string") continue;
     const target = made.programs.get(kv.value) ?? made.maps.get(kv.value);
+    if (target === undefined && ms.type === MapType.PROG_ARRAY && made.absent(kv.value)) {
+      const note = `left out of prog array ${ms.name} (key ${keyText(kv)})`;
+      made.notes.set(kv.value, [...(made.notes.get(kv.value) ?? []), note]);
+      continue;
+    }
     if (target === undefined) {
       throw new VmError(
         "VM_NO_MAP",
@@ -295,12 +350,23 @@ function fillReferences(
   if (filled && ms.freeze) map.freeze();
 }
 
+function keyText(kv: MapKV): string {
+  return kv.key instanceof Uint8Array
+    ? [...kv.key].map((b) => b.toString(16).padStart(2, "0")).join("")
+    : String(kv.key);
+}
+
 function loadProgram(
   runtime: Runtime,
   ps: ProgramSpec,
-  ctx: { maps: Map<string, VmCollectionMap>; tier: VmTier; factory: ExecutorFactory },
+  ctx: {
+    maps: Map<string, VmCollectionMap>;
+    tier: VmTier;
+    factory: ExecutorFactory;
+    metadata: Metadata;
+  },
 ): VmProgram {
-  ps.instructions.forEach(refuseExterns);
+  ps.instructions.forEach((ins, i) => refuseExterns(ins, i, ctx.metadata));
   const code = loadVmCode(ps.instructions, {
     name: ps.name,
     mem: runtime.mem,
@@ -310,19 +376,31 @@ function loadProgram(
   return new VmProgram(runtime, code, { type: ps.type, tier: ctx.tier, executor: ctx.factory });
 }
 
-/** Externs (`.kconfig`, `.ksyms`) and kfunc calls: not resolved in the VM yet. */
-function refuseExterns(ins: Instruction, index: number): void {
-  if (ins.reference === undefined) return;
+/**
+ * Externs the VM can't have: typed ksyms (kernel addresses) and kfunc calls
+ * (kernel functions), and externs the extern plugins left unresolved (with
+ * the reason they recorded). `.kconfig` externs are map-value loads by now,
+ * and weak missing ones constants or never-reached poisoned calls.
+ */
+function refuseExterns(ins: Instruction, index: number, metadata: Metadata): void {
+  const ref = ins.reference;
+  if (ref === undefined) return;
   if (isLoadImm64(ins) && (ins.src === 0 || ins.src === BPF_PSEUDO_BTF_ID)) {
+    const why = ins.src === BPF_PSEUDO_BTF_ID && ins.btfModule !== undefined
+      ? `it is a kernel variable (BTF ID ${ins.imm} of ${ins.btfModule}), and the VM has no kernel memory`
+      : `it is unresolved: ${unresolvedReason(metadata, ref) ?? "no extern plugin resolved it"}`;
     throw new VmError(
       "VM_UNRESOLVED_EXTERN",
-      `instruction ${index}: extern ${JSON.stringify(ins.reference)} is not resolved in the VM`,
+      `instruction ${index}: extern ${JSON.stringify(ref)} is not available in the VM: ${why}`,
     );
   }
   if (isKfuncCall(ins)) {
+    const why = ins.btfModule !== undefined
+      ? `it is a kernel function (BTF ID ${ins.imm} of ${ins.btfModule}), which the VM can't call`
+      : `it is unresolved: ${unresolvedReason(metadata, ref) ?? "no extern plugin resolved it"}`;
     throw new VmError(
       "VM_UNRESOLVED_EXTERN",
-      `instruction ${index}: kfunc ${JSON.stringify(ins.reference)} is not available in the VM`,
+      `instruction ${index}: kfunc ${JSON.stringify(ref)} is not available in the VM: ${why}`,
     );
   }
 }
