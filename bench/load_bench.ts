@@ -10,7 +10,17 @@
  * deno task bench:load                 # deno run -A bench/load_bench.ts
  * bun bench/load_bench.ts
  * deno run -A bench/load_bench.ts --time 1 --rounds 7 some.o other.o
+ * deno run -A bench/load_bench.ts --set tools   # only the libbpf-tools style objects
  * ```
+ *
+ * Two sets of objects, reported separately: `bpfel` (fixtures/bpfel/*.o,
+ * no CO-RE) and `tools` (fixtures/tools/*.o, libbpf-tools style: CO-RE
+ * relocations against vmlinux, kconfig/ksym externs, kfuncs). For the tools
+ * set libbpf parses /sys/kernel/btf/vmlinux again for every object it
+ * loads; tsbpf parses it once per process (`kernelBtf()`), so its figure
+ * there includes CO-RE work but not the vmlinux parse. `--set all` (the
+ * default) runs both, `bpfel` first, each under a `== set` heading;
+ * `--set bpfel` prints what the benchmark printed before the tools set.
  *
  * Both implementations read each file into memory once, then load and close
  * it in a loop: a warm-up, then `--rounds` rounds that share `--time`
@@ -27,7 +37,8 @@ import { release } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { defaultPipeline, loadCollectionSpec } from "../mod.ts";
+import { loadCollectionSpec } from "../mod.ts";
+import { Loader } from "../plugins/mod.ts";
 import { MapType, ProgramType } from "../collection/types.ts";
 import {
   closeFd,
@@ -136,12 +147,15 @@ async function loadOnce(bytes: Uint8Array, sys: Syscalls): Promise<number> {
   return parsed - start;
 }
 
-// Whether tsbpf's loader would read the kernel's BTF for this object: only
-// programs that name a kernel function or type to attach to (tracing, LSM).
+// Whether tsbpf reads the kernel's BTF for this object: programs that name
+// a kernel function or type to attach to (tracing, LSM) or carry CO-RE
+// relocations (relocated against vmlinux).
 async function needsKernelBtf(bytes: Uint8Array): Promise<boolean> {
   const spec = await loadCollectionSpec(bytes);
   return [...spec.programs.values()].some((p) =>
-    p.autoload && (p.type === ProgramType.TRACING || p.type === ProgramType.LSM)
+    p.autoload &&
+    (p.type === ProgramType.TRACING || p.type === ProgramType.LSM ||
+      p.instructions.some((insn) => insn.coreRelo !== undefined))
   );
 }
 
@@ -384,7 +398,7 @@ export function report(
   log(
     "kernel BTF: libbpf parses /sys/kernel/btf/vmlinux again on every load of an object that " +
       "needs it (CO-RE relocations, BTF attach targets); tsbpf parses it once per process " +
-      "(kernelBtf(), cached) and only for attach targets (tracing, LSM).",
+      "(kernelBtf(), cached) and only for attach targets (tracing, LSM) and CO-RE relocations.",
   );
   log(
     `  libbpf read it for ${libbpfBtf.length === 0 ? "no file" : libbpfBtf.join(", ")}; ` +
@@ -421,8 +435,11 @@ function kernelSkipReason(): string | undefined {
   return undefined;
 }
 
-function fixtureFiles(): string[] {
-  const dir = join(REPO_ROOT, "fixtures", "bpfel");
+/** The benchmark's object sets: directories under fixtures/. */
+export const SETS = ["bpfel", "tools"] as const;
+
+function fixtureFiles(set: (typeof SETS)[number]): string[] {
+  const dir = join(REPO_ROOT, "fixtures", set);
   let names: string[];
   try {
     names = readdirSync(dir).filter((f) => f.endsWith(".o")).sort();
@@ -441,6 +458,7 @@ if (import.meta.main) {
       rounds: { type: "string", default: "5" },
       passes: { type: "string" },
       "no-peers": { type: "boolean", default: false },
+      set: { type: "string", default: "all" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -451,7 +469,9 @@ if (import.meta.main) {
         "  --rounds N   rounds the time is split into; the median is reported (default 5)\n" +
         "  --passes N   fixed passes per round instead of a time budget\n" +
         "  --no-peers   measure tsbpf only\n" +
-        "  default files: fixtures/bpfel/*.o",
+        "  --set S      bpfel, tools or all (default): fixtures/bpfel/*.o, fixtures/tools/*.o\n" +
+        "               (libbpf-tools style, CO-RE), each reported on its own\n" +
+        "  default files: the --set objects",
     );
     process.exit(0);
   }
@@ -473,7 +493,19 @@ if (import.meta.main) {
     console.log(`tsbpf load benchmark: skipped: bpf(2) is not available: ${skip}`);
     process.exit(0);
   }
-  const files = positionals.length > 0 ? positionals : fixtureFiles();
+  const set = values.set;
+  if (set !== "all" && !(SETS as readonly string[]).includes(set)) {
+    console.error(`--set must be ${SETS.join(", ")} or all`);
+    process.exit(2);
+  }
+  // One report per set; named files are one set of their own.
+  const groups: { name: string; files: string[] }[] = positionals.length > 0
+    ? [{ name: "files", files: positionals }]
+    : SETS.filter((s) => set === "all" || s === set).map((s) => ({
+      name: s,
+      files: fixtureFiles(s),
+    })).filter((g) => g.files.length > 0);
+  const files = groups.flatMap((g) => g.files);
   if (files.length === 0) {
     console.error("no files: build the fixtures (deno task fixtures) or name some objects");
     process.exit(2);
@@ -497,7 +529,7 @@ if (import.meta.main) {
   const ours: LoadImplementation = {
     name: "tsbpf",
     version: `${runtimeName()}; parse (stages ${
-      defaultPipeline().names().join(", ")
+      Loader.create().pipeline.names().join(", ")
     }) + loadCollection + close()`,
     results: await benchTsbpf(files, options, sys),
   };
@@ -510,5 +542,16 @@ if (import.meta.main) {
       ? `  libbpf: ${peer.version}; bpf_object__open_mem + bpf_object__load + bpf_object__close`
       : `  libbpf: skipped: ${peer.skipped}`,
   );
-  report(ours, peer, files, (line) => console.log(line));
+  for (const [i, group] of groups.entries()) {
+    if (groups.length > 1 || group.name === "tools") {
+      if (i > 0) console.log("");
+      console.log(
+        `== set ${group.name}: fixtures/${group.name}/*.o` +
+          (group.name === "tools"
+            ? " (libbpf-tools style: CO-RE against vmlinux, externs, kfuncs)"
+            : ""),
+      );
+    }
+    report(ours, peer, group.files, (line) => console.log(line));
+  }
 }
