@@ -528,7 +528,7 @@ function kernelJitState(): string {
   }
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
@@ -619,7 +619,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   try {
-    await main();
+    main();
   } catch (err) {
     console.error(`vm_bench: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);

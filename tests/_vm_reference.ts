@@ -103,7 +103,6 @@ export function referenceRun(
   }
   const slots = bySlot.length;
 
-
   const mem = memory === undefined ? new Uint8Array(0) : memory.slice();
   const regions: Region[] = [{ base: MEMORY_BASE, bytes: mem }];
   for (let d = 0; d < MAX_FRAMES; d++) {
