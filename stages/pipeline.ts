@@ -189,7 +189,10 @@ export class Pipeline {
 async function runStages(stages: readonly Stage[], ctx: LoadContext): Promise<void> {
   for (const stage of stages) {
     try {
-      await stage.run(ctx);
+      // Most stages are synchronous: awaiting only promises saves a
+      // microtask turn per stage on every load.
+      const pending = stage.run(ctx);
+      if (pending !== undefined) await pending;
     } catch (err) {
       if (err instanceof TsbpfError) throw err.addContext(stage.name);
       // A plugin stage may throw anything; name the stage and keep the cause.

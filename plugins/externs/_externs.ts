@@ -33,6 +33,17 @@ export interface ExternDecl {
   index: number;
 }
 
+/**
+ * Whether the object declares any extern (a named undefined symbol): most
+ * objects don't, and the extern stages then cost one pass over the symbols.
+ */
+export function hasExterns(ctx: LoadContext): boolean {
+  for (const sym of ctx.symbols) {
+    if (sym.sectionIndex === SHN_UNDEF && sym.name !== "") return true;
+  }
+  return false;
+}
+
 /** Externs of `.kconfig` and `.ksyms`, in libbpf's order (kconfig by alignment, size, name; then ksyms by name). */
 export function collectExterns(ctx: LoadContext): ExternDecl[] {
   const btf = ctx.btf;

@@ -34,7 +34,13 @@ import { TsbpfError } from "../../errors/mod.ts";
 import { BPF_PSEUDO_MAP_VALUE, isLoadImm64 } from "../../isa/opcodes.ts";
 import type { LoadContext } from "../../stages/context.ts";
 import type { Plugin } from "../types.ts";
-import { collectExterns, type ExternDecl, KCONFIG_SEC, programInstructions } from "./_externs.ts";
+import {
+  collectExterns,
+  type ExternDecl,
+  hasExterns,
+  KCONFIG_SEC,
+  programInstructions,
+} from "./_externs.ts";
 import { defaultKernelBtf, type KernelBtfSource } from "./_kernel.ts";
 import { ExternError } from "./errors.ts";
 import { type ExternFileReader, readFileBytes, readKallsyms, syscallPrefix } from "./kallsyms.ts";
@@ -78,7 +84,12 @@ export function kconfigPlugin(options: KconfigOptions = {}): Plugin {
     name: "kconfig",
     stages: [{
       after: "link",
-      stage: { name: KCONFIG_STAGE, run: (ctx) => resolveKconfig(ctx, options) },
+      stage: {
+        name: KCONFIG_STAGE,
+        run: (ctx) => {
+          if (hasExterns(ctx)) resolveKconfig(ctx, options);
+        },
+      },
     }],
   };
 }

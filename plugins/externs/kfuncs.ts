@@ -25,7 +25,7 @@ import { SHN_UNDEF } from "../../elf/constants.ts";
 import { BPF_PSEUDO_KFUNC_CALL, isCall } from "../../isa/opcodes.ts";
 import type { LoadContext } from "../../stages/context.ts";
 import type { Plugin } from "../types.ts";
-import { collectExterns, KSYMS_SEC, sectionInstructions } from "./_externs.ts";
+import { collectExterns, hasExterns, KSYMS_SEC, sectionInstructions } from "./_externs.ts";
 import { defaultKernelBtf } from "./_kernel.ts";
 import { ExternError } from "./errors.ts";
 import { type KsymsOptions, resolveKernelBtf } from "./ksyms.ts";
@@ -45,7 +45,12 @@ export function kfuncsPlugin(options: KsymsOptions = {}): Plugin {
     name: "kfuncs",
     stages: [{
       before: "link",
-      stage: { name: KFUNCS_STAGE, run: (ctx) => resolveKfuncs(ctx, options) },
+      stage: {
+        name: KFUNCS_STAGE,
+        run: (ctx) => {
+          if (hasExterns(ctx)) resolveKfuncs(ctx, options);
+        },
+      },
     }],
   };
 }

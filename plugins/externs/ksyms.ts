@@ -28,7 +28,13 @@ import type { Instruction } from "../../isa/instruction.ts";
 import { BPF_PSEUDO_BTF_ID, isLoadImm64 } from "../../isa/opcodes.ts";
 import type { LoadContext } from "../../stages/context.ts";
 import type { Plugin } from "../types.ts";
-import { collectExterns, type ExternDecl, KSYMS_SEC, programInstructions } from "./_externs.ts";
+import {
+  collectExterns,
+  type ExternDecl,
+  hasExterns,
+  KSYMS_SEC,
+  programInstructions,
+} from "./_externs.ts";
 import {
   defaultKernelBtf,
   describeType,
@@ -62,7 +68,12 @@ export function ksymsPlugin(options: KsymsOptions = {}): Plugin {
     name: "ksyms",
     stages: [{
       after: "link",
-      stage: { name: KSYMS_STAGE, run: (ctx) => resolveKsyms(ctx, options) },
+      stage: {
+        name: KSYMS_STAGE,
+        run: (ctx) => {
+          if (hasExterns(ctx)) resolveKsyms(ctx, options);
+        },
+      },
     }],
   };
 }
