@@ -16,6 +16,7 @@ import { attachTypeName, MapType, mapTypeName, programTypeName } from "../../col
 import { TsbpfError } from "../../errors/mod.ts";
 import { marshalBtf } from "../../btf/marshal.ts";
 import type { VariableSpec } from "../../collection/variables.ts";
+import type { CoreRelocationResult } from "../../btf/core/result.ts";
 import {
   encodeInstructions,
   formatInstruction,
@@ -25,6 +26,7 @@ import {
 import { JsonSpecError } from "./errors.ts";
 import {
   DOCUMENT_FORMAT,
+  type JsonCoreRelocation,
   type JsonDocument,
   type JsonInstruction,
   type JsonMap,
@@ -324,7 +326,7 @@ function exportMap(map: MapSpec, path: string, depth: number): JsonMap {
     flags: u32(map.flags, keyPath(path, "flags")),
     pinning: exportPinning(map.pinning, keyPath(path, "pinning")),
     numaNode: u32(map.numaNode, keyPath(path, "numaNode")),
-    mapExtra: exportMapExtra(map.mapExtra, keyPath(path, "mapExtra")),
+    mapExtra: u64(map.mapExtra, keyPath(path, "mapExtra")),
     freeze: boolean(map.freeze, keyPath(path, "freeze")),
   };
   const contentsPath = keyPath(path, "contents");
@@ -353,7 +355,8 @@ function exportPinning(value: number, path: string): JsonPinning {
   return u32(value, path);
 }
 
-function exportMapExtra(value: unknown, path: string): string {
+/** A u64 bigint as a decimal string (JSON numbers lose precision past 2^53). */
+function u64(value: unknown, path: string): string {
   if (typeof value !== "bigint" || value < 0n || value > U64_MAX) {
     throw invalid(path, `expected a bigint from 0 to ${U64_MAX}, got ${describe(value)}`);
   }
@@ -386,7 +389,7 @@ function exportProgram(prog: ProgramSpec, path: string, options: JsonExportOptio
   }
   const littleEndian = byteOrder === "little";
   const instructions = exportInstructions(prog.instructions, littleEndian, insnsPath, options);
-  return {
+  const out: JsonProgram = {
     name: string(prog.name, keyPath(path, "name")),
     type: programTypeName(type),
     attachType: attachType === undefined ? null : attachTypeName(attachType),
@@ -401,6 +404,60 @@ function exportProgram(prog: ProgramSpec, path: string, options: JsonExportOptio
     functions: prog.functions(),
     instructions,
   };
+  if (prog.coreRelocations !== undefined) {
+    const at = keyPath(path, "coreRelocations");
+    if (!Array.isArray(prog.coreRelocations)) {
+      throw invalid(at, `expected an array, got ${describe(prog.coreRelocations)}`);
+    }
+    out.coreRelocations = prog.coreRelocations.map((r, i) =>
+      exportCoreRelocation(r, indexPath(at, i))
+    );
+  }
+  return out;
+}
+
+const CORE_STATUSES: readonly string[] = ["patched", "poisoned", "unresolved"];
+
+function exportCoreRelocation(r: CoreRelocationResult, path: string): JsonCoreRelocation {
+  if (typeof r !== "object" || r === null) {
+    throw invalid(path, `expected a CO-RE relocation result, got ${describe(r)}`);
+  }
+  if (!CORE_STATUSES.includes(r.status)) {
+    throw invalid(
+      keyPath(path, "status"),
+      `expected "patched", "poisoned" or "unresolved", got ${describe(r.status)}`,
+    );
+  }
+  const head = {
+    insn: u32(r.insn, keyPath(path, "insn")),
+    kind: u32(r.kind, keyPath(path, "kind")),
+    kindName: string(r.kindName, keyPath(path, "kindName")),
+    localTypeId: u32(r.localTypeId, keyPath(path, "localTypeId")),
+    localType: string(r.localType, keyPath(path, "localType")),
+    accessor: string(r.accessor, keyPath(path, "accessor")),
+    spec: string(r.spec, keyPath(path, "spec")),
+  };
+  const tail = {
+    origValue: u64(r.origValue, keyPath(path, "origValue")),
+    newValue: u64(r.newValue, keyPath(path, "newValue")),
+    status: r.status,
+  };
+  let out: JsonCoreRelocation = { ...head, ...tail };
+  if (r.target !== undefined) {
+    const at = keyPath(path, "target");
+    if (typeof r.target !== "object" || r.target === null) {
+      throw invalid(at, `expected a { btf, typeId, spec } target, got ${describe(r.target)}`);
+    }
+    const target = {
+      btf: string(r.target.btf, keyPath(at, "btf")),
+      typeId: u32(r.target.typeId, keyPath(at, "typeId")),
+      spec: string(r.target.spec, keyPath(at, "spec")),
+    };
+    // Keys in schema order: target sits between spec and origValue.
+    out = { ...head, target, ...tail };
+  }
+  if (r.reason !== undefined) out.reason = string(r.reason, keyPath(path, "reason"));
+  return out;
 }
 
 function exportInstructions(
@@ -435,6 +492,7 @@ function exportInstructions(
     if (ins.func !== undefined) item.func = ins.func;
     if (ins.line !== undefined) item.line = { ...ins.line };
     if (ins.coreRelo !== undefined) item.coreRelo = { ...ins.coreRelo };
+    if (ins.btfModule !== undefined) item.btfModule = ins.btfModule;
     out[i] = item;
   }
   return out;
@@ -446,6 +504,7 @@ function checkMetadata(ins: Instruction, path: string): void {
   }
   if (ins.symbol !== undefined) string(ins.symbol, keyPath(path, "symbol"));
   if (ins.reference !== undefined) string(ins.reference, keyPath(path, "reference"));
+  if (ins.btfModule !== undefined) string(ins.btfModule, keyPath(path, "btfModule"));
   const offset = ins.sourceOffset;
   if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) {
     throw invalid(

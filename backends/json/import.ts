@@ -28,6 +28,7 @@ import {
 import { decodeInstructions, type Instruction, LD_IMM64_OPCODE } from "../../isa/mod.ts";
 import { Btf } from "../../btf/btf.ts";
 import type { VariableSpec } from "../../collection/variables.ts";
+import type { CoreRelocationResult, CoreRelocationStatus } from "../../btf/core/result.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import { JsonSpecError, type JsonSpecErrorCode } from "./errors.ts";
 import { DOCUMENT_FORMAT } from "./types.ts";
@@ -103,7 +104,25 @@ const PROGRAM_KEYS = [
   "references",
   "functions",
   "instructions",
+  "coreRelocations",
 ] as const;
+const CORE_RESULT_KEYS = [
+  "insn",
+  "kind",
+  "kindName",
+  "localTypeId",
+  "localType",
+  "accessor",
+  "spec",
+  "target",
+  "origValue",
+  "newValue",
+  "status",
+  "reason",
+] as const;
+const CORE_RESULT_REQUIRED = CORE_RESULT_KEYS.filter((k) => k !== "target" && k !== "reason");
+const CORE_TARGET_KEYS = ["btf", "typeId", "spec"] as const;
+const CORE_STATUSES = ["patched", "poisoned", "unresolved"] as const;
 const INSTRUCTION_KEYS = [
   "raw",
   "asm",
@@ -113,6 +132,7 @@ const INSTRUCTION_KEYS = [
   "func",
   "line",
   "coreRelo",
+  "btfModule",
 ] as const;
 const ENTRY_KEYS = ["key", "value"] as const;
 const REF_KEYS = ["program", "map"] as const;
@@ -639,10 +659,54 @@ function importProgram(value: unknown, path: string, place: ProgramPlace): Progr
     autoload,
     byteOrder,
   });
+  if (has(obj, "coreRelocations")) {
+    const at = keyPath(path, "coreRelocations");
+    prog.coreRelocations = array(obj.coreRelocations, at).map((item, i) =>
+      importCoreRelocation(item, indexPath(at, i))
+    );
+  }
   // Derived lists are optional, but when present they must tell the truth.
   checkDerived(obj, "references", path, prog.references(), "the instructions' references, sorted");
   checkDerived(obj, "functions", path, prog.functions(), "the instructions' symbols, in order");
   return prog;
+}
+
+function importCoreRelocation(value: unknown, path: string): CoreRelocationResult {
+  const obj = object(value, path, "a CO-RE relocation result");
+  checkKeys(obj, path, CORE_RESULT_KEYS, CORE_RESULT_REQUIRED);
+  const statusAt = keyPath(path, "status");
+  const status = string(obj.status, statusAt);
+  if (!(CORE_STATUSES as readonly string[]).includes(status)) {
+    throw error(
+      "JSON_UNKNOWN_NAME",
+      statusAt,
+      `expected "patched", "poisoned" or "unresolved", got ${describe(status)}`,
+    );
+  }
+  const result: CoreRelocationResult = {
+    insn: integer(obj.insn, keyPath(path, "insn"), U32_MAX),
+    kind: integer(obj.kind, keyPath(path, "kind"), U32_MAX),
+    kindName: string(obj.kindName, keyPath(path, "kindName")),
+    localTypeId: integer(obj.localTypeId, keyPath(path, "localTypeId"), U32_MAX),
+    localType: string(obj.localType, keyPath(path, "localType")),
+    accessor: string(obj.accessor, keyPath(path, "accessor")),
+    spec: string(obj.spec, keyPath(path, "spec")),
+    origValue: importU64(obj.origValue, keyPath(path, "origValue")),
+    newValue: importU64(obj.newValue, keyPath(path, "newValue")),
+    status: status as CoreRelocationStatus,
+  };
+  if (has(obj, "target")) {
+    const at = keyPath(path, "target");
+    const target = object(obj.target, at, "a CO-RE target { btf, typeId, spec }");
+    checkKeys(target, at, CORE_TARGET_KEYS, CORE_TARGET_KEYS);
+    result.target = {
+      btf: string(target.btf, keyPath(at, "btf")),
+      typeId: integer(target.typeId, keyPath(at, "typeId"), U32_MAX),
+      spec: string(target.spec, keyPath(at, "spec")),
+    };
+  }
+  if (has(obj, "reason")) result.reason = string(obj.reason, keyPath(path, "reason"));
+  return result;
 }
 
 function checkDerived(obj: Obj, key: string, path: string, want: string[], what: string): void {
@@ -691,6 +755,7 @@ function importInstructions(items: unknown[], path: string, littleEndian: boolea
     if (has(obj, "coreRelo")) {
       ins.coreRelo = { ...(obj.coreRelo as NonNullable<Instruction["coreRelo"]>) };
     }
+    if (has(obj, "btfModule")) ins.btfModule = obj.btfModule as string;
     out[i] = ins;
   }
   return out;
@@ -718,6 +783,7 @@ function checkInstruction(value: unknown, path: string, bytes: Uint8Array, size:
   if (has(obj, "asm")) string(obj.asm, keyPath(path, "asm"));
   if (has(obj, "symbol")) string(obj.symbol, keyPath(path, "symbol"));
   if (has(obj, "reference")) string(obj.reference, keyPath(path, "reference"));
+  if (has(obj, "btfModule")) string(obj.btfModule, keyPath(path, "btfModule"));
   if (has(obj, "sourceOffset")) {
     integer(obj.sourceOffset, keyPath(path, "sourceOffset"), Number.MAX_SAFE_INTEGER);
   }

@@ -76,8 +76,8 @@
  *   means both "none" and `cgroup_inet_ingress`; the exporter writes what
  *   `ProgramSpec.expectedAttachType()` says, and the importer turns `null`,
  *   an absent key and `"cgroup_inet_ingress"` alike into 0.
- * - **u64.** `mapExtra` is a decimal string, since JSON numbers lose
- *   precision past 2^53.
+ * - **u64.** `mapExtra` and a CO-RE result's `origValue` and `newValue`
+ *   are decimal strings, since JSON numbers lose precision past 2^53.
  * - **Bytes** (`extra`, entry keys and values) are hex strings, two digits a
  *   byte; the importer takes either case, the exporter writes lower case.
  * - **Map contents.** `key` is a number (an array index) or a hex string
@@ -94,8 +94,14 @@
  *   resolved) for people and for grep; it is informative only: the
  *   importer never reads it, so an `asm` that disagrees with `raw` is not
  *   an error, and editing an instruction means editing `raw`. `symbol`,
- *   `reference` and `sourceOffset` are the instruction's metadata, present
- *   only when set.
+ *   `reference`, `sourceOffset`, `func`, `line`, `coreRelo` and
+ *   `btfModule` (the kernel BTF a resolved ksym or kfunc is in, so that a
+ *   reimported program still loads) are the instruction's metadata,
+ *   present only when set.
+ * - **CO-RE results.** A program's `coreRelocations` is what the `core`
+ *   stage recorded (`CoreRelocationResult`), present when the stage set
+ *   it. The instructions already hold the patched values; the list
+ *   explains them and is read back as is.
  * - **Derived lists.** A program's `references` (sorted, unique) and
  *   `functions` (in instruction order) come from its instructions. They may
  *   be left out of a hand-written document; when present, they must match.
@@ -141,6 +147,7 @@
 
 export { DOCUMENT_FORMAT } from "./types.ts";
 export type {
+  JsonCoreRelocation,
   JsonDocument,
   JsonInstruction,
   JsonMap,

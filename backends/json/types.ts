@@ -113,6 +113,36 @@ export interface JsonProgram {
   functions: string[];
   /** The instructions, one object each. */
   instructions: JsonInstruction[];
+  /** CO-RE relocations as the `core` stage applied them; absent when it recorded none. */
+  coreRelocations?: JsonCoreRelocation[];
+}
+
+/** How one CO-RE relocation ended (see `CoreRelocationResult`). */
+export interface JsonCoreRelocation {
+  /** Instruction index, in 8-byte slots as the verifier counts. */
+  insn: number;
+  /** `enum bpf_core_relo_kind`. */
+  kind: number;
+  /** The kind as libbpf prints it (`byte_off`, `field_exists`, …). */
+  kindName: string;
+  /** The local root type's ID. */
+  localTypeId: number;
+  /** The local root type, e.g. `struct task_struct___old`. */
+  localType: string;
+  /** The raw access string, e.g. `0:57`. */
+  accessor: string;
+  /** The local spec as libbpf prints it. */
+  spec: string;
+  /** The candidate it resolved to; absent when none matched. */
+  target?: { btf: string; typeId: number; spec: string };
+  /** The value the compiler put in the instruction, a u64 as a decimal string. */
+  origValue: string;
+  /** The value patched in, a u64 as a decimal string. */
+  newValue: string;
+  /** `patched`, `poisoned` or `unresolved`. */
+  status: "patched" | "poisoned" | "unresolved";
+  /** Why there is no match, or no target BTF. */
+  reason?: string;
 }
 
 /** One instruction. */
@@ -133,6 +163,8 @@ export interface JsonInstruction {
   line?: { fileName: string; lineText: string; line: number; column: number };
   /** The CO-RE relocation of this instruction. */
   coreRelo?: { typeId: number; accessor: string; kind: number };
+  /** The kernel BTF (`vmlinux` or a module) a resolved ksym's or kfunc's BTF ID is in. */
+  btfModule?: string;
 }
 
 /** A global variable (see `VariableSpec`). */
