@@ -227,6 +227,13 @@ export class VerifierError extends SyscallError {
   readonly log: string;
   /** Whether `log` is incomplete because it hit the kernel's cap. */
   readonly truncated: boolean;
+  /**
+   * Which CO-RE relocation the rejected program tripped over, e.g.
+   * `insn #1: relocation byte_off of struct task_struct___old.state (0:0)
+   * failed: ...`; set by the loader when the verifier reached an instruction
+   * that CO-RE poisoned, undefined otherwise.
+   */
+  coreExplanation?: string;
 
   constructor(command: string, errno: number, log: string, options: VerifierErrorOptions = {}) {
     const last = lastLogLine(log);

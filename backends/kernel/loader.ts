@@ -717,11 +717,12 @@ class LoadState {
       });
     } catch (err) {
       // Name the CO-RE relocation behind a reached poisoned call, like libbpf's log fixup.
-      const why = err instanceof VerifierError && ps.coreRelocations !== undefined
-        ? explainCoreFailure(err.log, ps.coreRelocations)
-        : undefined;
-      if (why !== undefined) {
-        Object.assign(err as VerifierError, { coreExplanation: why }).addContext(why);
+      if (err instanceof VerifierError && ps.coreRelocations !== undefined) {
+        const why = explainCoreFailure(err.log, ps.coreRelocations);
+        if (why !== undefined) {
+          err.coreExplanation = why;
+          err.addContext(why);
+        }
       }
       throw err;
     }
