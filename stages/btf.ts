@@ -8,7 +8,7 @@
 
 import { Btf } from "../btf/btf.ts";
 import { parseBtfExt } from "../btf/ext.ts";
-import { type BtfDatasec, BtfKind } from "../btf/types.ts";
+import { type BtfDatasec, BtfKind, BtfVarLinkage } from "../btf/types.ts";
 import { STT_NOTYPE, STT_OBJECT, STT_SECTION } from "../elf/constants.ts";
 import type { ElfSection } from "../elf/types.ts";
 import { BtfError, withContext } from "../errors/mod.ts";
@@ -63,7 +63,8 @@ export function btfStage(): Stage {
 /**
  * Give every DATASEC the size of its ELF section and every variable the
  * value of its symbol. `.kconfig` and `.ksyms` have no ELF section: their
- * layout is the extern stage's to decide, so they are left alone.
+ * layout is the extern stage's to decide, so they are left alone, as are
+ * extern VARs in any DATASEC.
  */
 function fixupDatasecs(ctx: LoadContext, btf: Btf): void {
   // The DATASECs with an ELF section of their name; objects have a handful.
@@ -90,8 +91,12 @@ function fixupDatasecs(ctx: LoadContext, btf: Btf): void {
     for (let i = 0; i < ds.vars.length; i++) {
       const v = ds.vars[i];
       const variable = btf.type(v.type);
-      // FUNC entries (kfuncs in .ksyms) and anonymous entries keep their place.
-      if (variable.kind !== BtfKind.VAR) continue;
+      // FUNC entries (kfuncs in .ksyms) and anonymous entries keep their place;
+      // so do externs (an extern map in .maps, an extern variable in .data),
+      // which have no symbol here: the static linker places them, as in libbpf.
+      if (variable.kind !== BtfKind.VAR || variable.linkage === BtfVarLinkage.GLOBAL_EXTERN) {
+        continue;
+      }
       const value = values.get(variable.name);
       if (value === undefined) {
         throw new BtfError(
