@@ -7,8 +7,11 @@
 
 import { readFile, writeFile } from "node:fs/promises";
 import type { ParseArgsConfig } from "node:util";
-import { createLoader, loadConfigFile } from "../config/mod.ts";
+import { relative } from "node:path";
+import process from "node:process";
+import { createLoader, loadConfigFile, readConfigObjects } from "../config/mod.ts";
 import { Loader } from "../plugins/mod.ts";
+import type { PipelineInput } from "../stages/mod.ts";
 
 /** Where a command writes. */
 export interface CommandIo {
@@ -80,4 +83,40 @@ export async function loaderFor(args: CommandArgs): Promise<Loader> {
   const config = args.values.config;
   if (typeof config !== "string") return Loader.create();
   return createLoader(await loadConfigFile(config));
+}
+
+/** What a command loads, and the name it prints for it. */
+export interface CommandInput {
+  /** FILE, `a.o + b.o` for linked objects, or the config's object path. */
+  label: string;
+  /** One object's bytes, or the objects to link into one. */
+  input: PipelineInput;
+}
+
+/**
+ * The object a command loads: its single FILE, or with no FILE the objects
+ * of `--config F` (one, or several with `"link": true`, linked into one
+ * collection). Several objects without `link` are a usage error.
+ */
+export async function configOrFileInput(
+  args: CommandArgs,
+  command: string,
+): Promise<CommandInput> {
+  const configFile = args.values.config;
+  if (args.positionals.length > 0 || typeof configFile !== "string") {
+    const file = oneFile(args, command);
+    return { label: file, input: await readInput(file) };
+  }
+  const config = await loadConfigFile(configFile);
+  if (config.objects.length === 0) {
+    throw new UsageError(`${command} needs a FILE (the config ${configFile} names no objects)`);
+  }
+  if (config.objects.length > 1 && !config.link) {
+    throw new UsageError(
+      `${configFile}: objects: ${config.objects.length} objects; set "link": true to link them into one collection, or name one FILE`,
+    );
+  }
+  const objects = await readConfigObjects(config);
+  const label = config.objects.map((f) => relative(process.cwd(), f) || f).join(" + ");
+  return { label, input: objects.length === 1 ? objects[0].bytes : objects };
 }

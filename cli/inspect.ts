@@ -9,7 +9,7 @@ import { attachTypeName, mapTypeName, programTypeName } from "../collection/type
 import type { LoadContext } from "../stages/mod.ts";
 import { specFromContext } from "../stages/mod.ts";
 import { hex, table } from "./_format.ts";
-import { type Command, oneFile, readInput } from "./command.ts";
+import { type Command, configOrFileInput, readInput } from "./command.ts";
 import { CONFIG_OPTION, loaderFor } from "./command.ts";
 import { formatCoreResult } from "../btf/core/result.ts";
 import { CORE_STAGE, coreStage } from "../stages/core.ts";
@@ -20,10 +20,12 @@ export const inspectCommand: Command = {
   summary: "sections, maps and programs of an object",
   help: `Usage: tsbpf inspect FILE [--json] [--config F] [--core [--btf PATH]]
        tsbpf inspect FILE FILE... --link [--json] [--config F]
+       tsbpf inspect --config F [--json]
 
 Loads FILE through the pipeline and prints every section with the kind the
 loader gave it, then the maps and the programs, like readelf and bpftool
-side by side.
+side by side. Without FILE, loads the objects of --config F: one, or
+several linked into one collection when the config says "link": true.
 
 Options:
   --link          link the FILEs statically into one collection first, as
@@ -45,12 +47,14 @@ Options:
   },
   async run(args, io) {
     const linking = args.values.link === true && args.positionals.length > 1;
-    const file = linking ? args.positionals.join(" + ") : oneFile(args, "inspect");
-    const input = linking
-      ? await Promise.all(
-        args.positionals.map(async (name) => ({ name, bytes: await readInput(name) })),
-      )
-      : await readInput(file);
+    const { label: file, input } = linking
+      ? {
+        label: args.positionals.join(" + "),
+        input: await Promise.all(
+          args.positionals.map(async (name) => ({ name, bytes: await readInput(name) })),
+        ),
+      }
+      : await configOrFileInput(args, "inspect");
     let loader = await loaderFor(args);
     const btf = args.values.btf;
     if (typeof btf === "string") {

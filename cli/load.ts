@@ -24,11 +24,10 @@ import {
   type CommandArgs,
   type CommandIo,
   CONFIG_OPTION,
+  configOrFileInput,
   loaderFor,
-  oneFile,
   UsageError,
 } from "./command.ts";
-import { readInput } from "./command.ts";
 
 /** How many lines of a verifier log a rejection prints without `--log`. */
 const LOG_TAIL = 12;
@@ -264,7 +263,7 @@ function attachTargets(values: readonly string[]): Record<string, string> | unde
 export const loadCommand: Command = {
   name: "load",
   summary: "load an object into the kernel and show (or pin) what it made",
-  help: `Usage: tsbpf load FILE [--pin DIR] [--json] [--log] [--config F]
+  help: `Usage: tsbpf load [FILE] [--pin DIR] [--json] [--log] [--config F]
                   [--all | --optional GLOB] [--include GLOB] [--exclude GLOB]
                   [--attach-to PROG=TARGET]
 
@@ -272,7 +271,9 @@ Loads FILE into the kernel (needs root, or CAP_BPF and friends): creates its
 maps, loads its programs, prints each map (type, key/value size, max
 entries, flags, fd, id, pinned path) and each program (type, fd, id, tag,
 JITed and translated size, instructions the verifier processed), then
-closes them; only pinned maps and programs stay in the kernel.
+closes them; only pinned maps and programs stay in the kernel. Without
+FILE, loads the objects of --config F: one, or several linked into one
+collection when the config says "link": true.
 
 Maps declared with pinning by name are pinned under DIR (or the config's
 maps.<name>.pinPath), reusing a compatible map already pinned there, as the
@@ -320,7 +321,7 @@ Options:
     "attach-to": { type: "string", multiple: true },
   },
   async run(args, io) {
-    const file = oneFile(args, "load");
+    const { label: file, input } = await configOrFileInput(args, "load");
     const pin = typeof args.values.pin === "string" ? args.values.pin : undefined;
     const optionalGlobs = many(args, "optional");
     const include = many(args, "include");
@@ -333,7 +334,7 @@ Options:
     // The per-program report is printed when selection was asked for, or something was left out.
     const selecting = optional === true || optionalGlobs.length > 0 || include.length > 0 ||
       exclude.length > 0;
-    const spec = await (await loaderFor(args)).loadSpec(await readInput(file));
+    const spec = await (await loaderFor(args)).loadSpec(input);
     let coll: KernelCollection;
     try {
       coll = await loadCollection(spec, {

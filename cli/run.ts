@@ -18,7 +18,8 @@ export const runCommand: Command = {
 
 Reads the declarative config FILE (config/schema.json), loads each of its
 objects through its plugins and pipeline, applies its program, map and
-constant settings, and hands each spec to its backend.
+constant settings, and hands each spec to its backend. With "link": true
+the objects are linked statically into one collection first (one spec).
 
 With the json backend (the default) the document goes to
 backend.options.output (relative to the config file), or to standard
@@ -55,12 +56,9 @@ Options:
       else await writeOutput(resolve(config.baseDir, json.output), text);
       return 0;
     }
-    for (const { file: object, spec } of results) {
-      io.out(
-        `${
-          relative(config.baseDir, object)
-        }: ${backend.name}: ${spec.maps.size} maps, ${spec.programs.size} programs\n`,
-      );
+    for (const { files, spec } of results) {
+      const name = files.map((f) => relative(config.baseDir, f)).join(" + ");
+      io.out(`${name}: ${backend.name}: ${spec.maps.size} maps, ${spec.programs.size} programs\n`);
     }
     return 0;
   },

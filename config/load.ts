@@ -8,7 +8,7 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Backend } from "../backends/types.ts";
 import type { CollectionSpec } from "../collection/spec.ts";
@@ -100,6 +100,7 @@ function resolveSync(config: TsbpfConfig, options: ResolveOptions): ResolvedConf
   return {
     baseDir,
     objects: (config.objects ?? []).map((object) => resolve(baseDir, object)),
+    link: config.link ?? false,
     plugins: (config.plugins ?? []).map((entry, i) =>
       resolveModule(entry, joinPath("plugins", i), baseDir)
     ),
@@ -399,10 +400,12 @@ export function createBackend(loader: Loader, resolved: Pick<ResolvedConfig, "ba
   }
 }
 
-/** One object's outcome in {@link runConfig}. */
+/** One object's outcome in {@link runConfig} (all objects' with `link: true`). */
 export interface RunResult<R = unknown> {
-  /** The object file, absolute. */
+  /** The object file, absolute; with `link: true`, the files joined by ` + `. */
   file: string;
+  /** The object files this result came from, absolute (several with `link: true`). */
+  files: string[];
   /** The spec the pipeline produced, config settings applied. */
   spec: CollectionSpec;
   /** What the backend returned for it. */
@@ -417,8 +420,9 @@ export interface RunOptions {
 
 /**
  * Load every object of the config through its loader and hand each spec to
- * its backend. The backend is checked before any object is read; load
- * errors carry the object file as context (`/abs/prog.o: classify: …`).
+ * its backend; with `link: true`, link them all into one spec first (one
+ * result). The backend is checked before any object is read; load errors
+ * carry the object file as context (`/abs/prog.o: classify: …`).
  */
 export async function runConfig(
   resolved: ResolvedConfig,
@@ -427,21 +431,45 @@ export async function runConfig(
   const loader = options.loader ?? await createLoader(resolved);
   const backend = createBackend(loader, resolved);
   const results: RunResult[] = [];
+  if (resolved.link && resolved.objects.length > 0) {
+    const objects = await readConfigObjects(resolved);
+    const file = resolved.objects.join(" + ");
+    const spec = await withContextAsync(file, () => loader.loadSpec(objects));
+    const result = await withContextAsync(file, () => backend.load(spec));
+    return [{ file, files: [...resolved.objects], spec, result }];
+  }
   for (const [i, file] of resolved.objects.entries()) {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await readFile(file));
-    } catch (err) {
-      throw new ConfigError(
-        "CONFIG_OBJECT_UNREADABLE",
-        joinPath("objects", i),
-        `cannot read ${file}: ${ioReason(err)}`,
-        { cause: err },
-      );
-    }
+    const bytes = await readObject(file, i);
     const spec = await withContextAsync(file, () => loader.loadSpec(bytes));
     const result = await withContextAsync(file, () => backend.load(spec));
-    results.push({ file, spec, result });
+    results.push({ file, files: [file], spec, result });
   }
   return results;
+}
+
+/**
+ * The config's objects as the static-link stage takes them, named by their
+ * path relative to the config's directory (for messages).
+ */
+export async function readConfigObjects(
+  resolved: ResolvedConfig,
+): Promise<{ name: string; bytes: Uint8Array }[]> {
+  const out: { name: string; bytes: Uint8Array }[] = [];
+  for (const [i, file] of resolved.objects.entries()) {
+    out.push({ name: relative(resolved.baseDir, file) || file, bytes: await readObject(file, i) });
+  }
+  return out;
+}
+
+async function readObject(file: string, index: number): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (err) {
+    throw new ConfigError(
+      "CONFIG_OBJECT_UNREADABLE",
+      joinPath("objects", index),
+      `cannot read ${file}: ${ioReason(err)}`,
+      { cause: err },
+    );
+  }
 }

@@ -18,6 +18,9 @@
  * }
  * ```
  *
+ * - `"link": true` links all `objects` statically into one collection
+ *   (as `bpftool gen object` would); `runConfig` then gives one result,
+ *   and `tsbpf inspect` / `tsbpf load` with `--config` and no FILE load it.
  * - Paths (`objects`, and module specifiers starting `./` or `../`) are
  *   relative to the config file; absolute paths, URLs and bare specifiers
  *   are imported as written (bare ones resolve as tsbpf's own imports do).
@@ -65,6 +68,7 @@ export {
   createBackend,
   createLoader,
   loadConfigFile,
+  readConfigObjects,
   resolveConfig,
   type ResolveOptions,
   runConfig,

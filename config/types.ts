@@ -88,6 +88,11 @@ export interface TsbpfConfig {
   $schema?: string;
   /** eBPF ELF object files to load, relative to the config file; default `[]`. */
   objects?: string[];
+  /**
+   * Link `objects` statically into ONE collection (as `bpftool gen object`
+   * would) instead of loading each on its own; default `false`.
+   */
+  link?: boolean;
   /** Plugin modules, applied in order after the core plugin; default `[]`. */
   plugins?: ModuleEntry[];
   /** Edits to the stage pipeline after the plugins apply. */
@@ -165,6 +170,8 @@ export interface ResolvedConfig extends ConfigSettings {
   baseDir: string;
   /** Object files, absolute paths. */
   objects: string[];
+  /** Whether `objects` are linked into one collection. */
+  link: boolean;
   /** Plugin modules in order. */
   plugins: ResolvedModule[];
   /** Pipeline edits. */

@@ -145,6 +145,7 @@ test("config: every key of TsbpfConfig is in the schema, and no other", () => {
   const top: Record<keyof TsbpfConfig, true> = {
     $schema: true,
     objects: true,
+    link: true,
     plugins: true,
     pipeline: true,
     backend: true,
@@ -189,6 +190,7 @@ test("config: {} is valid, and resolves to the schema's defaults", async () => {
   assert.deepEqual(resolved, {
     baseDir: "/srv/app",
     objects: [],
+    link: false,
     plugins: [],
     pipeline: { stages: undefined, replace: {} },
     backend: { name: "json", options: {} },
@@ -308,7 +310,7 @@ test("config: a wrong type names the key at every depth", async () => {
 
 test("config: an unknown or missing key names the key at every depth", async () => {
   const top =
-    "$schema, objects, plugins, pipeline, backend, programs, maps, constants, kconfig, core";
+    "$schema, objects, link, plugins, pipeline, backend, programs, maps, constants, kconfig, core";
   const cases: [unknown, string, string, string][] = [
     [{ object: [] }, "CONFIG_UNKNOWN_KEY", "object", `unknown key (known: ${top})`],
     [
