@@ -53,8 +53,11 @@ export function parseKallsyms(
   return out;
 }
 
-/** Kallsyms text by path, for reads without a custom reader. */
-const kallsymsText = new Map<string, string>();
+/** Kallsyms text and the answers found in it, by path, for reads without a custom reader. */
+const kallsymsCache = new Map<
+  string,
+  { text: string; found: Map<string, bigint[] | undefined> }
+>();
 
 /** Options of {@link readKallsyms}. */
 export interface ReadKallsymsOptions {
@@ -65,8 +68,9 @@ export interface ReadKallsymsOptions {
 }
 
 /**
- * The `wanted` symbols' addresses from kallsyms. The file's text is read
- * once per process and path (see {@link clearKallsymsCache}).
+ * The `wanted` symbols' addresses from kallsyms. The file is read, and
+ * each name looked up, once per process and path (see
+ * {@link clearKallsymsCache}).
  *
  * @throws {ExternError} `EXTERN_NO_KERNEL_INFO` when the file can't be read.
  */
@@ -75,14 +79,35 @@ export function readKallsyms(
   options: ReadKallsymsOptions = {},
 ): Map<string, bigint[]> {
   const path = options.path ?? KALLSYMS_PATH;
-  // Reading /proc/kallsyms costs ~30 ms (the kernel formats 120 000 lines
-  // on each read): keep the text of files read the default way, as the
-  // kernel BTF is kept. A custom reader (tests) is always called.
-  const cached = options.readFile === undefined ? kallsymsText.get(path) : undefined;
-  if (cached !== undefined) return parseKallsyms(cached, wanted);
+  // A custom reader (tests) is always called.
+  if (options.readFile !== undefined) {
+    return parseKallsyms(readText(path, options.readFile), wanted);
+  }
+  // Reading /proc/kallsyms costs ~30 ms (the kernel formats 120 000 lines on
+  // each read) and a search ~1 ms per name: keep the text and every answer,
+  // as the kernel BTF is kept.
+  let cache = kallsymsCache.get(path);
+  if (cache === undefined) {
+    cache = { text: readText(path, readFileBytes), found: new Map() };
+    kallsymsCache.set(path, cache);
+  }
+  const missing = new Set([...wanted].filter((name) => !cache.found.has(name)));
+  if (missing.size > 0) {
+    const found = parseKallsyms(cache.text, missing);
+    for (const name of missing) cache.found.set(name, found.get(name));
+  }
+  const out = new Map<string, bigint[]>();
+  for (const name of wanted) {
+    const addrs = cache.found.get(name);
+    if (addrs !== undefined) out.set(name, [...addrs]);
+  }
+  return out;
+}
+
+function readText(path: string, readFile: ExternFileReader): string {
   let bytes: Uint8Array;
   try {
-    bytes = (options.readFile ?? readFileBytes)(path);
+    bytes = readFile(path);
   } catch (err) {
     throw new ExternError(
       "EXTERN_NO_KERNEL_INFO",
@@ -90,17 +115,15 @@ export function readKallsyms(
       { cause: err },
     );
   }
-  const text = new TextDecoder().decode(bytes);
-  if (options.readFile === undefined) kallsymsText.set(path, text);
-  return parseKallsyms(text, wanted);
+  return new TextDecoder().decode(bytes);
 }
 
 /**
- * Forget the kallsyms text {@link readKallsyms} keeps per process, e.g.
+ * Forget the kallsyms text and answers {@link readKallsyms} keeps per process, e.g.
  * after loading a kernel module whose symbols a later load needs.
  */
 export function clearKallsymsCache(): void {
-  kallsymsText.clear();
+  kallsymsCache.clear();
 }
 
 /**

@@ -288,14 +288,35 @@ export interface ReadKernelConfigOptions {
 /**
  * The running kernel's config as libbpf finds it: `options.path`, else
  * `/boot/config-<release>`, else `/proc/config.gz`; gzip or plain text.
+ * Read with the default reader, it is read once per process and shared.
  *
  * @throws {ExternError} `EXTERN_NO_KERNEL_INFO` when no file can be read.
  */
-export function readKernelConfig(options: ReadKernelConfigOptions = {}): Map<string, string> {
-  const read = options.readFile ?? readFileBytes;
+export function readKernelConfig(
+  options: ReadKernelConfigOptions = {},
+): ReadonlyMap<string, string> {
   const paths = options.path !== undefined
     ? [options.path]
     : [`/boot/config-${options.release ?? release()}`, "/proc/config.gz"];
+  // Files read the default way are read and parsed once per process (a
+  // gunzip and 10 000 lines per load otherwise); a custom reader is always called.
+  if (options.readFile !== undefined) return readConfigFrom(paths, options.readFile);
+  const key = paths.join("\0");
+  let config = kernelConfigs.get(key);
+  if (config === undefined) {
+    config = readConfigFrom(paths, readFileBytes);
+    kernelConfigs.set(key, config);
+  }
+  return config;
+}
+
+/** Parsed kernel configs by the paths they were looked for at. */
+const kernelConfigs = new Map<string, ReadonlyMap<string, string>>();
+
+function readConfigFrom(
+  paths: readonly string[],
+  read: ExternFileReader,
+): ReadonlyMap<string, string> {
   const failures: string[] = [];
   for (const path of paths) {
     let bytes: Uint8Array;
@@ -368,7 +389,7 @@ function resolveKconfig(ctx: LoadContext, options: KconfigOptions): void {
   for (const [name, v] of Object.entries(options.values ?? {})) {
     values.set(name, overrideText(name, v));
   }
-  let config: Map<string, string> | undefined;
+  let config: ReadonlyMap<string, string> | undefined;
   let configError: string | undefined;
   const fromConfig = (name: string): string | undefined => {
     if (config === undefined && configError === undefined) {
