@@ -80,8 +80,9 @@ export function encodeFuncInfo(
   records: readonly FuncInfoInput[],
   littleEndian: boolean,
 ): Uint8Array {
-  const out = new Uint8Array(records.length * BPF_FUNC_INFO_SIZE);
-  const view = new DataView(out.buffer);
+  const buffer = new ArrayBuffer(records.length * BPF_FUNC_INFO_SIZE);
+  const out = new Uint8Array(buffer);
+  const view = new DataView(buffer);
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
     const p = i * BPF_FUNC_INFO_SIZE;
@@ -103,8 +104,9 @@ export function encodeLineInfo(
   records: readonly LineInfoInput[],
   littleEndian: boolean,
 ): Uint8Array {
-  const out = new Uint8Array(records.length * BPF_LINE_INFO_SIZE);
-  const view = new DataView(out.buffer);
+  const buffer = new ArrayBuffer(records.length * BPF_LINE_INFO_SIZE);
+  const out = new Uint8Array(buffer);
+  const view = new DataView(buffer);
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
     const p = i * BPF_LINE_INFO_SIZE;

@@ -126,8 +126,10 @@ export function encodeInstructions(
   for (let i = 0; i < insns.length; i++) {
     if (insns[i].opcode === LD_IMM64_OPCODE) slots++;
   }
-  const bytes = new Uint8Array(slots * 8);
-  const view = new DataView(bytes.buffer);
+  // ArrayBuffer first: a small Uint8Array would be moved off the heap by `.buffer`.
+  const buffer = new ArrayBuffer(slots * 8);
+  const bytes = new Uint8Array(buffer);
+  const view = new DataView(buffer);
   const littleEndian = options.littleEndian === true;
   const dstShift = littleEndian ? 0 : 4;
   const srcShift = littleEndian ? 4 : 0;

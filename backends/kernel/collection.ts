@@ -66,7 +66,14 @@ export class KernelCollection implements Disposable {
   /** Close every program, then every map; later calls are no-ops. */
   close(): void {
     let first: unknown;
-    for (const handle of [...this.programs.values(), ...this.maps.values()]) {
+    for (const handle of this.programs.values()) {
+      try {
+        handle.close();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    for (const handle of this.maps.values()) {
       try {
         handle.close();
       } catch (err) {

@@ -19,7 +19,14 @@ interface BunFfi {
   ): { symbols: Record<string, (...args: unknown[]) => unknown> };
   FFIType: Record<string, number>;
   ptr(buf: ArrayBufferView): number;
-  read: { i32(ptr: number, offset?: number): number };
+  toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
+}
+
+/** The libc functions, as {@link bunSyscalls} declares them. */
+interface LibcSymbols {
+  syscall(nr: number, cmd: number, attr: Uint8Array, size: number): number;
+  __errno_location(): number;
+  close(fd: number): number;
 }
 
 function loadBunFfi(): BunFfi {
@@ -32,18 +39,35 @@ function loadBunFfi(): BunFfi {
   return req("bun:ffi") as BunFfi;
 }
 
-/**
- * The address of `buf`, made stable first. A small JSC typed array keeps its
- * bytes in the GC heap until something asks for its `buffer`, which copies
- * them to a real ArrayBuffer (JIT tier-up does this too): a `ptr()` taken
- * before that dangles. Asking for `buffer` first pins the bytes.
- */
-function stablePtr(ffi: BunFfi, buf: Uint8Array): number {
-  void buf.buffer;
-  return ffi.ptr(buf);
+function openLibc(ffi: BunFfi): LibcSymbols {
+  const T = ffi.FFIType;
+  try {
+    return ffi.dlopen("libc.so.6", {
+      // Variadic in C; integer-register arguments make a fixed signature
+      // ABI-compatible. All-`i32` numbers take Bun's cheapest conversion (no
+      // BigInt, no double-to-int64 check): the kernel reads the syscall
+      // number, bpf(2)'s `int cmd` and `unsigned int size` as 32-bit values
+      // and returns an int, so nothing is lost. A typed array passed as
+      // `ptr` goes through as its data pointer, without a `ptr()` call.
+      syscall: { args: [T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
+      __errno_location: { args: [], returns: T.ptr },
+      close: { args: [T.i32], returns: T.i32 },
+    }).symbols as unknown as LibcSymbols;
+  } catch (err) {
+    throw new KernelError(
+      "KERNEL_UNSUPPORTED_RUNTIME",
+      `cannot open libc.so.6: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
-/** Open libc with `bun:ffi`. Throws {@link KernelError} `KERNEL_UNSUPPORTED_RUNTIME` off Linux. */
+/**
+ * Open libc with `bun:ffi`. Throws {@link KernelError} `KERNEL_UNSUPPORTED_RUNTIME` off Linux.
+ *
+ * The result reads errno through a view of this thread's errno, made once:
+ * use it on the thread (main or Worker) that created it, as `syscalls()` does.
+ */
 export function bunSyscalls(): Syscalls {
   const proc = (globalThis as { process?: { platform: string; arch: string } }).process;
   if (proc === undefined || proc.platform !== "linux") {
@@ -54,37 +78,40 @@ export function bunSyscalls(): Syscalls {
   }
   const sysBpf = bpfSyscallNumber(proc.arch);
   const ffi = loadBunFfi();
-  const T = ffi.FFIType;
-  let lib: ReturnType<BunFfi["dlopen"]>;
-  try {
-    lib = ffi.dlopen("libc.so.6", {
-      // Variadic in C; integer-register arguments make a fixed signature ABI-compatible.
-      syscall: { args: [T.i64, T.i64, T.ptr, T.u64], returns: T.i64 },
-      __errno_location: { args: [], returns: T.ptr },
-      close: { args: [T.i32], returns: T.i32 },
-    });
-  } catch (err) {
-    throw new KernelError(
-      "KERNEL_UNSUPPORTED_RUNTIME",
-      `cannot open libc.so.6: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  const { syscall, __errno_location, close } = lib.symbols;
-  const errno = (): number => ffi.read.i32(__errno_location() as number, 0);
+  const { syscall, __errno_location, close } = openLibc(ffi);
+  // errno lives at a fixed per-thread address: map it once instead of an
+  // FFI call (and a `read.i32`) per failed call.
+  const errno = new Int32Array(ffi.toArrayBuffer(__errno_location(), 0, 4));
+  // Base addresses of the ArrayBuffers seen so far, as in ffi_deno.ts. A
+  // small JSC typed array keeps its bytes in the GC heap until something
+  // asks for its `buffer`, which moves them to a real ArrayBuffer for good
+  // (JIT tier-up does this too): a `ptr()` taken before that dangles, so
+  // the address is taken after `buffer` and then never changes.
+  const bases = new WeakMap<ArrayBufferLike, bigint>();
+  const addressOf = (buf: Uint8Array): bigint => {
+    const buffer = buf.buffer;
+    let base = bases.get(buffer);
+    if (base === undefined) {
+      base = BigInt(ffi.ptr(buf)) - BigInt(buf.byteOffset);
+      bases.set(buffer, base);
+    }
+    return buf.byteOffset === 0 ? base : base + BigInt(buf.byteOffset);
+  };
   return {
     runtime: "bun",
     bpf(cmd: number, attr: Uint8Array): number {
-      const r = Number(syscall(sysBpf, cmd, stablePtr(ffi, attr), attr.byteLength));
+      // The array itself is passed: its current bytes, wherever the GC keeps
+      // them, are what the kernel reads and writes (no GC runs in the call).
+      const r = syscall(sysBpf, cmd, attr, attr.byteLength);
       // Read errno before anything else can run on this thread.
-      return r < 0 ? -errno() : r;
+      return r < 0 ? -errno[0] : r;
     },
     close(fd: number): number {
-      const r = close(fd) as number;
-      return r < 0 ? -errno() : r;
+      const r = close(fd);
+      return r < 0 ? -errno[0] : r;
     },
     address(buf: Uint8Array): bigint {
-      return buf.byteLength === 0 ? 0n : BigInt(stablePtr(ffi, buf));
+      return buf.byteLength === 0 ? 0n : addressOf(buf);
     },
   };
 }

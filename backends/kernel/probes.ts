@@ -82,9 +82,16 @@ function cached(sys: Syscalls, key: string, probe: () => boolean): boolean {
   return result;
 }
 
+/**
+ * {@link sanitizeOptionsForKernel}'s answer by Syscalls instance: asked for
+ * on every load with BTF, it is built once instead of from nine lookups.
+ */
+const sanitizeCache = new WeakMap<Syscalls, Readonly<SanitizeOptions>>();
+
 /** Forget every cached result for `sys` (tests; after gaining privileges). */
 export function clearProbeCache(sys: Syscalls): void {
   cache.delete(sys);
+  sanitizeCache.delete(sys);
 }
 
 /** Run a create or load; returns 0 on success (the fd closed) or the positive errno. */
@@ -427,9 +434,16 @@ export function haveBtfFeature(sys: Syscalls, name: BtfFeature): boolean {
  * `false` where the kernel lacks it (so `sanitizeBtf` rewrites it away).
  */
 export function sanitizeOptionsForKernel(sys: Syscalls): SanitizeOptions {
-  const options: SanitizeOptions = {};
-  for (const f of BTF_FEATURES) options[f] = haveBtfFeature(sys, f);
-  return options;
+  let known = sanitizeCache.get(sys);
+  if (known === undefined) {
+    const options: SanitizeOptions = {};
+    for (const f of BTF_FEATURES) options[f] = haveBtfFeature(sys, f);
+    // Only once every probe answered: one that threw is tried again next time.
+    sanitizeCache.set(sys, options);
+    known = options;
+  }
+  // A copy: callers own what they get.
+  return { ...known };
 }
 
 function probeBtfBlob(sys: Syscalls, what: string, build: () => Uint8Array): boolean {
