@@ -64,10 +64,12 @@ export interface BtfTypeIndex {
    * when it is aligned and in host order, else a (byte-swapped) copy.
    */
   words: Uint32Array;
-  /** Index in `words` of each type's `struct btf_type`. */
+  /** Index in `words` of each type's `struct btf_type` (the first `count` entries). */
   starts: Uint32Array;
-  /** Each type's kind (7 bits). */
+  /** Each type's kind (7 bits; the first `count` entries). */
   kinds: Uint8Array;
+  /** How many types there are; `starts` and `kinds` may be longer. */
+  count: number;
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -107,9 +109,9 @@ export function parseHeader(bytes: Uint8Array, split: boolean): BtfHeaderInfo {
       { offset: 2 },
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = littleEndian;
-  const hdrLen = view.getUint32(4, le);
+  // A handful of fields: byte reads, not a DataView made for them.
+  const hdrLen = u32(bytes, 4, le);
   if (hdrLen < BTF_HEADER_MIN_LEN) {
     throw new BtfError(
       "BTF_BAD_HEADER",
@@ -124,14 +126,14 @@ export function parseHeader(bytes: Uint8Array, split: boolean): BtfHeaderInfo {
       { offset: 4 },
     );
   }
-  const typeOff = view.getUint32(8, le);
-  const typeLen = view.getUint32(12, le);
-  const strOff = view.getUint32(16, le);
-  const strLen = view.getUint32(20, le);
+  const typeOff = u32(bytes, 8, le);
+  const typeLen = u32(bytes, 12, le);
+  const strOff = u32(bytes, 16, le);
+  const strLen = u32(bytes, 20, le);
   // Fields past the original 24 bytes only exist when hdr_len covers them.
   const hasLayoutFields = hdrLen >= BTF_HEADER_LAYOUT_LEN;
-  const layoutOff = hasLayoutFields ? view.getUint32(24, le) : 0;
-  const layoutLen = hasLayoutFields ? view.getUint32(28, le) : 0;
+  const layoutOff = hasLayoutFields ? u32(bytes, 24, le) : 0;
+  const layoutLen = hasLayoutFields ? u32(bytes, 28, le) : 0;
   // Section offsets are relative to the end of the header.
   const dataLen = size - hdrLen;
 
@@ -219,6 +221,13 @@ export function parseHeader(bytes: Uint8Array, split: boolean): BtfHeaderInfo {
   };
 }
 
+/** A u32 at `at` (the caller checked the bounds). */
+function u32(bytes: Uint8Array, at: number, le: boolean): number {
+  return le
+    ? (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0
+    : ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
 function checkSection(
   what: string,
   off: number,
@@ -280,9 +289,10 @@ export function indexTypes(
 ): BtfTypeIndex {
   const words = typeWords(bytes, header);
   const sectionLen = header.typeEnd - header.typeStart;
-  // In words; fractional when the section length is not a multiple of 4.
-  const lenWords = sectionLen / 4;
-  const capacity = Math.floor(sectionLen / BTF_TYPE_LEN);
+  // Whole words, as integers: JSC runs this loop several times slower over
+  // doubles. Trailing bytes short of a word are reported after the loop.
+  const lenWords = sectionLen >>> 2;
+  const capacity = (sectionLen / BTF_TYPE_LEN) | 0;
   const starts = slabU32(capacity);
   const kinds = slabU8(capacity);
   const layout = options.layout;
@@ -313,9 +323,8 @@ export function indexTypes(
     n++;
     w += size;
   }
-  return n === capacity
-    ? { words, starts, kinds }
-    : { words, starts: starts.subarray(0, n), kinds: kinds.subarray(0, n) };
+  if ((sectionLen & 3) !== 0) throw truncated(header, options.firstId + n, w, "struct btf_type", 3);
+  return { words, starts, kinds, count: n };
 }
 
 /** Size in words of a kind this parser does not know, from the layout section. */

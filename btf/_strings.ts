@@ -2,9 +2,9 @@
  * The string section of one blob. The section is decoded once, on first
  * use, into one JS string (one char per byte, so byte offsets are string
  * offsets); a name is then a slice of it. Non-ASCII names are decoded as
- * UTF-8 on their own. A small direct-mapped cache shares the JS string of
- * names many types repeat (`next`, `skb`, `flags`, …) without the cost of
- * a Map.
+ * UTF-8 on their own. In big sections (vmlinux), a small direct-mapped
+ * cache shares the JS string of names many types repeat (`next`, `skb`,
+ * `flags`, …) without the cost of a Map.
  *
  * @module
  */
@@ -15,26 +15,11 @@ const utf8 = new TextDecoder();
 // "latin1" is windows-1252 in the Encoding Standard: still one char per byte.
 const latin1 = new TextDecoder("latin1");
 
+/** Sections up to this many bytes go without the name cache. */
+const CACHE_MIN_LENGTH = 16 * 1024;
+
 /** Most cache slots: names repeat across vmlinux's 126k types. */
 const MAX_CACHE_SIZE = 1 << 13;
-
-/** Whether every byte is below 0x80, four bytes at a time where aligned. */
-function isAscii(bytes: Uint8Array): boolean {
-  let i = 0;
-  const n = bytes.length;
-  while (i < n && ((bytes.byteOffset + i) & 3) !== 0) {
-    if (bytes[i] >= 0x80) return false;
-    i++;
-  }
-  const words = (n - i) >>> 2;
-  if (words > 0) {
-    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
-    for (let k = 0; k < words; k++) if ((w[k] & 0x80808080) !== 0) return false;
-    i += words * 4;
-  }
-  for (; i < n; i++) if (bytes[i] >= 0x80) return false;
-  return true;
-}
 
 /** One blob's string section; offsets are relative to its start. */
 export class StringTable {
@@ -83,11 +68,14 @@ export class StringTable {
    */
   get(offset: number): string | undefined {
     if (!((offset >>> 0) === offset && offset < this.length)) return undefined;
+    const all = this.#all ?? this.#init();
     const keys = this.#cacheKeys;
-    if (keys === undefined) return this.#init(offset);
+    if (keys === undefined) {
+      const end = all.indexOf("\0", offset);
+      return this.#ascii ? all.slice(offset, end) : this.#decode(all, offset, end);
+    }
     const slot = offset & (this.#cacheSize - 1);
     if (keys[slot] === offset + 1) return this.#cacheValues![slot];
-    const all = this.#all!;
     const end = all.indexOf("\0", offset);
     const s = this.#ascii ? all.slice(offset, end) : this.#decode(all, offset, end);
     keys[slot] = offset + 1;
@@ -95,17 +83,27 @@ export class StringTable {
     return s;
   }
 
-  #init(offset: number): string | undefined {
+  #init(): string {
     const section = this.#bytes.subarray(this.#start, this.#start + this.length);
-    const ascii = isAscii(section);
     // ASCII is UTF-8 one byte per char, and both engines decode it with a
     // bulk copy: several times faster than latin1 (windows-1252 maps bytes
-    // one by one) and than String.fromCharCode over chunks.
-    this.#all = ascii ? utf8.decode(section) : latin1.decode(section);
+    // one by one) and than String.fromCharCode over chunks. The decoded
+    // length tells whether every byte became one char: then offsets are
+    // string offsets and a slice is what decoding that string alone gives
+    // (the only non-ASCII bytes possible are lone invalid ones, each one
+    // U+FFFD either way, and a NUL ends any sequence).
+    let all = utf8.decode(section);
+    const ascii = all.length === this.length;
+    if (!ascii) all = latin1.decode(section);
+    this.#all = all;
     this.#ascii = ascii;
-    this.#cacheKeys = slabU32(this.#cacheSize);
-    this.#cacheValues = new Array<string>(this.#cacheSize).fill("");
-    return this.get(offset);
+    // Sharing repeated names pays off in big sections (vmlinux); an
+    // object's small section is cheaper without the cache.
+    if (this.length > CACHE_MIN_LENGTH) {
+      this.#cacheKeys = slabU32(this.#cacheSize);
+      this.#cacheValues = new Array<string>(this.#cacheSize).fill("");
+    }
+    return all;
   }
 
   #decode(all: string, from: number, end: number): string {

@@ -142,7 +142,7 @@ export class Btf {
     this.#starts = index.starts;
     this.#typeStart = header.typeStart;
     this.#kinds = index.kinds;
-    this.#count = index.starts.length;
+    this.#count = index.count;
     this.firstId = options.base === undefined ? 1 : options.base.lastId + 1;
     this.lastId = this.firstId + this.#count - 1;
     this.#strings = new StringTable(bytes, header.strStart, header.strLen);

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { slabF64, slabU32 } from "../internal/slab.ts";
+import { slabU32 } from "../internal/slab.ts";
 import { ElfError } from "../errors/mod.ts";
 import {
   EI_CLASS,
@@ -40,6 +40,14 @@ import {
   SHT_SYMTAB_SHNDX,
 } from "./constants.ts";
 import type { ElfHeader, ElfRelocation, ElfSection, ElfSymbol } from "./types.ts";
+
+/** Numbers per section in `ElfFile.#shdr`, and where each field sits. */
+const SHDR_STRIDE = 5;
+const SHDR_OFFSET = 0;
+const SHDR_SIZE = 1;
+const SHDR_TYPE = 2;
+const SHDR_LINK = 3;
+const SHDR_ENTSIZE = 4;
 
 /** The default cap on the size of an `SHT_NOBITS` section {@link ElfFile.sectionData} allocates: 1 GiB. */
 export const DEFAULT_MAX_NOBITS_SIZE = 1 << 30;
@@ -100,19 +108,20 @@ export class ElfFile {
   /** The single `SHT_SYMTAB` section, or `undefined` when the object has none. */
   readonly symbolTable: ElfSection | undefined;
 
-  #view: DataView;
   #maxNobits: number;
   #shoff = 0;
-  // Validated copies of the fields the lazy decoders rely on, by section index.
-  #offset: Float64Array;
-  #size: Float64Array;
-  #type: Uint32Array;
-  #link: Uint32Array;
-  #entsize: Float64Array;
+  /**
+   * Validated copies of the fields the lazy decoders rely on: per section,
+   * SHDR_STRIDE numbers at `index * SHDR_STRIDE` (offset, size, type, link,
+   * entsize). One array, not five: fewer allocations per file.
+   */
+  #shdr: number[];
   #symtab: number;
   #symbols: ElfSymbol[] | undefined;
-  #relocations: Map<number, ElfRelocation[]> = new Map();
+  #relocations: Map<number, ElfRelocation[]> | undefined;
   #byName: Map<string, ElfSection> | undefined;
+  /** The section name table as text when it is ASCII. */
+  #namesText: string | undefined;
 
   /**
    * Parse and validate `bytes`; prefer {@link readElf}.
@@ -172,17 +181,15 @@ export class ElfFile {
     }
 
     const le = encoding === ELFDATA2LSB;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, length);
-    this.#view = view;
     this.littleEndian = le;
 
-    const version = view.getUint32(20, le);
+    const version = u32(bytes, 20, le);
     if (version !== EV_CURRENT) {
       throw new ElfError("ELF_BAD_VERSION", `unknown e_version ${version} at offset 20`, {
         offset: 20,
       });
     }
-    const machine = view.getUint16(18, le);
+    const machine = u16(bytes, 18, le);
     if (machine !== EM_BPF && machine !== EM_NONE) {
       throw new ElfError(
         "ELF_BAD_MACHINE",
@@ -190,11 +197,11 @@ export class ElfFile {
         { offset: 18 },
       );
     }
-    const shoff = readU64(view, 40, le);
+    const shoff = u64(bytes, 40, le);
     if (shoff < 0) throw tooLarge("e_shoff", 40);
-    const shentsize = view.getUint16(58, le);
-    let shnum = view.getUint16(60, le);
-    let shstrndx = view.getUint16(62, le);
+    const shentsize = u16(bytes, 58, le);
+    let shnum = u16(bytes, 60, le);
+    let shstrndx = u16(bytes, 62, le);
 
     if (shoff === 0) {
       // No section header table at all; only consistent with no sections.
@@ -223,7 +230,7 @@ export class ElfFile {
       }
       if (shnum === 0) {
         // SHN_XINDEX convention: the real count lives in section 0's sh_size.
-        shnum = readU64(view, shoff + 32, le);
+        shnum = u64(bytes, shoff + 32, le);
         if (shnum < 0) throw tooLarge("section 0 sh_size (extended e_shnum)", shoff + 32);
       }
       // Check the count against the file before anything loops over it.
@@ -239,7 +246,7 @@ export class ElfFile {
       }
       const extended = shstrndx === SHN_XINDEX;
       if (extended) {
-        shstrndx = view.getUint32(shoff + 40, le);
+        shstrndx = u32(bytes, shoff + 40, le);
       } else if (shstrndx >= SHN_LORESERVE) {
         throw new ElfError(
           "ELF_BAD_INDEX",
@@ -260,9 +267,9 @@ export class ElfFile {
 
     this.header = {
       littleEndian: le,
-      type: view.getUint16(16, le),
+      type: u16(bytes, 16, le),
       machine,
-      flags: view.getUint32(48, le),
+      flags: u32(bytes, 48, le),
       sectionNamesIndex: shstrndx,
     };
 
@@ -272,7 +279,7 @@ export class ElfFile {
     let namesSize = 0;
     if (shstrndx !== SHN_UNDEF) {
       const base = shoff + shstrndx * ELF64_SHDR_SIZE;
-      const type = view.getUint32(base + 4, le);
+      const type = u32(bytes, base + 4, le);
       if (type !== SHT_STRTAB) {
         throw new ElfError(
           "ELF_BAD_SECTION_TYPE",
@@ -280,8 +287,8 @@ export class ElfFile {
           { offset: base + 4, sectionIndex: shstrndx },
         );
       }
-      namesOffset = readU64(view, base + 24, le);
-      namesSize = readU64(view, base + 32, le);
+      namesOffset = u64(bytes, base + 24, le);
+      namesSize = u64(bytes, base + 32, le);
       if (namesOffset < 0) throw tooLarge("sh_offset", base + 24, shstrndx);
       if (namesSize < 0) throw tooLarge("sh_size", base + 32, shstrndx);
       if (namesOffset > length || namesSize > length - namesOffset) {
@@ -289,85 +296,20 @@ export class ElfFile {
       }
     }
 
-    const offsets = slabF64(shnum);
-    const sizes = slabF64(shnum);
-    const types = slabU32(shnum);
-    const links = slabU32(shnum);
-    const entsizes = slabF64(shnum);
-    const sections: ElfSection[] = new Array(shnum);
-    let symtab = -1;
-
-    // The whole name table as one string when it is ASCII: a name is then a
-    // slice of it, found by a native indexOf rather than a byte loop.
-    const namesText = shstrndx === SHN_UNDEF ? undefined : asciiText(bytes, namesOffset, namesSize);
-    for (let i = 0; i < shnum; i++) {
-      const base = shoff + i * ELF64_SHDR_SIZE;
-      const nameOffset = view.getUint32(base, le);
-      const type = view.getUint32(base + 4, le);
-      const flags = view.getUint32(le ? base + 8 : base + 12, le);
-      const offset = readU64(view, base + 24, le);
-      const size = readU64(view, base + 32, le);
-      const link = view.getUint32(base + 40, le);
-      const info = view.getUint32(base + 44, le);
-      const addralign = readU64(view, base + 48, le);
-      const entsize = readU64(view, base + 56, le);
-      let name = "";
-      if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
-        const end = namesText === undefined || nameOffset >= namesSize
-          ? -1
-          : namesText.indexOf("\0", nameOffset);
-        // No text or no NUL: the byte-wise reader decodes or reports it.
-        name = end >= 0
-          ? namesText!.slice(nameOffset, end)
-          : readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
-      }
-      if (offset < 0) throw tooLarge("sh_offset", base + 24, i, name);
-      if (size < 0) throw tooLarge("sh_size", base + 32, i, name);
-      if (addralign < 0) throw tooLarge("sh_addralign", base + 48, i, name);
-      if (entsize < 0) throw tooLarge("sh_entsize", base + 56, i, name);
-      // Section 0's fields may carry the extended counts, not a byte range.
-      if (i !== 0 && type !== SHT_NULL && type !== SHT_NOBITS) {
-        if (offset > length || size > length - offset) {
-          throw pastEnd(i, name, offset, size, length);
-        }
-      }
-      if (type === SHT_SYMTAB) {
-        if (symtab >= 0) {
-          throw new ElfError(
-            "ELF_MULTIPLE_SYMTAB",
-            `${label(i, name)} is a second SHT_SYMTAB (the first is section ${symtab})`,
-            { offset: base + 4, section: name, sectionIndex: i },
-          );
-        }
-        symtab = i;
-      }
-
-      offsets[i] = offset;
-      sizes[i] = size;
-      types[i] = type;
-      links[i] = link;
-      entsizes[i] = entsize;
-      sections[i] = {
-        index: i,
-        name,
-        type,
-        flags,
-        offset,
-        size,
-        link,
-        info,
-        addralign,
-        entsize,
-      };
-    }
+    const table = readSectionTable(bytes, {
+      le,
+      shoff,
+      shnum,
+      shstrndx,
+      namesOffset,
+      namesSize,
+    });
+    const { sections, shdr, symtab } = table;
+    this.#namesText = table.namesText;
 
     this.sections = sections;
     this.#shoff = shoff;
-    this.#offset = offsets;
-    this.#size = sizes;
-    this.#type = types;
-    this.#link = links;
-    this.#entsize = entsizes;
+    this.#shdr = shdr;
     checkOverlap(sections, shoff, shnum, length);
 
     if (symtab >= 0) {
@@ -385,8 +327,8 @@ export class ElfFile {
           },
         );
       }
-      if (sym.link >= shnum || types[sym.link] !== SHT_STRTAB) {
-        throw badLink(sections[symtab], shoff, shnum, types, "SHT_STRTAB string table");
+      if (sym.link >= shnum || shdr[SHDR_TYPE + SHDR_STRIDE * sym.link] !== SHT_STRTAB) {
+        throw badLink(sections[symtab], shoff, shnum, shdr, "SHT_STRTAB string table");
       }
     }
     this.#symtab = symtab;
@@ -421,8 +363,8 @@ export class ElfFile {
    */
   sectionData(section: ElfSection): Uint8Array {
     const i = this.#index(section);
-    const type = this.#type[i];
-    const size = this.#size[i];
+    const type = this.#shdr[SHDR_TYPE + SHDR_STRIDE * i];
+    const size = this.#shdr[SHDR_SIZE + SHDR_STRIDE * i];
     if (type === SHT_NULL || i === 0) return this.bytes.subarray(0, 0);
     if (type === SHT_NOBITS) {
       if (size > this.#maxNobits) {
@@ -437,7 +379,7 @@ export class ElfFile {
       }
       return new Uint8Array(size);
     }
-    const offset = this.#offset[i];
+    const offset = this.#shdr[SHDR_OFFSET + SHDR_STRIDE * i];
     return this.bytes.subarray(offset, offset + size);
   }
 
@@ -450,15 +392,24 @@ export class ElfFile {
    */
   stringAt(section: ElfSection, offset: number): string {
     const i = this.#index(section);
-    if (this.#type[i] !== SHT_STRTAB) {
+    if (this.#shdr[SHDR_TYPE + SHDR_STRIDE * i] !== SHT_STRTAB) {
       const name = this.sections[i].name;
       throw new ElfError(
         "ELF_BAD_SECTION_TYPE",
-        `${label(i, name)} has sh_type ${hex(this.#type[i])}, not SHT_STRTAB`,
+        `${label(i, name)} has sh_type ${
+          hex(this.#shdr[SHDR_TYPE + SHDR_STRIDE * i])
+        }, not SHT_STRTAB`,
         { section: name, sectionIndex: i },
       );
     }
-    return readString(this.bytes, this.#offset[i], this.#size[i], offset, i, this.sections[i].name);
+    return readString(
+      this.bytes,
+      this.#shdr[SHDR_OFFSET + SHDR_STRIDE * i],
+      this.#shdr[SHDR_SIZE + SHDR_STRIDE * i],
+      offset,
+      i,
+      this.sections[i].name,
+    );
   }
 
   /**
@@ -475,77 +426,34 @@ export class ElfFile {
     const symtab = this.#symtab;
     if (symtab < 0) return (this.#symbols = []);
 
-    const view = this.#view;
     const le = this.littleEndian;
     const bytes = this.bytes;
-    const shnum = this.sections.length;
-    const symtabName = this.sections[symtab].name;
-    const base = this.#offset[symtab];
-    const count = this.#size[symtab] / ELF64_SYM_SIZE;
-    const strtab = this.#link[symtab];
-    const strOffset = this.#offset[strtab];
-    const strSize = this.#size[strtab];
+    // An integer, not the double a division gives: JSC runs the decode loop
+    // several times slower over a double bound. Exact, as sh_size was checked
+    // to be a multiple, and far below 2^31 entries for any typed array.
+    const count = (this.#shdr[SHDR_SIZE + SHDR_STRIDE * symtab] / ELF64_SYM_SIZE) | 0;
+    const strtab = this.#shdr[SHDR_LINK + SHDR_STRIDE * symtab];
+    const strOffset = this.#shdr[SHDR_OFFSET + SHDR_STRIDE * strtab];
+    const strSize = this.#shdr[SHDR_SIZE + SHDR_STRIDE * strtab];
     const xindexOffset = this.#findSymtabShndx(count);
-
-    const strText = asciiText(bytes, strOffset, strSize);
-    const strtabName = this.sections[strtab].name;
-    const symbols: ElfSymbol[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const at = base + i * ELF64_SYM_SIZE;
-      const nameOffset = u32(bytes, at, le);
-      const info = bytes[at + 4];
-      const other = bytes[at + 5];
-      let sectionIndex = u16(bytes, at + 6, le);
-      const value = u64(bytes, at + 8, le);
-      const size = u64(bytes, at + 16, le);
-      if (value < 0) throw tooLarge(`symbol ${i} st_value`, at + 8, symtab, symtabName);
-      if (size < 0) throw tooLarge(`symbol ${i} st_size`, at + 16, symtab, symtabName);
-      let extended = false;
-      if (sectionIndex === SHN_XINDEX) {
-        if (xindexOffset < 0) {
-          throw new ElfError(
-            "ELF_BAD_INDEX",
-            `${
-              label(symtab, symtabName)
-            }: symbol ${i} has st_shndx SHN_XINDEX but the object has no SHT_SYMTAB_SHNDX section`,
-            { offset: at + 6, section: symtabName, sectionIndex: symtab },
-          );
-        }
-        sectionIndex = view.getUint32(xindexOffset + i * 4, le);
-        extended = true;
-      }
-      if (
-        sectionIndex !== SHN_UNDEF && (extended || sectionIndex < SHN_LORESERVE) &&
-        sectionIndex >= shnum
-      ) {
-        throw new ElfError(
-          "ELF_BAD_INDEX",
-          `${label(symtab, symtabName)}: symbol ${i} at offset ${
-            hex(at)
-          } refers to section ${sectionIndex}, out of range (${shnum} sections)`,
-          { offset: at + 6, section: symtabName, sectionIndex: symtab },
-        );
-      }
-      let name = "";
-      if (nameOffset !== 0 || strSize !== 0) {
-        const end = strText === undefined || nameOffset >= strSize
-          ? -1
-          : strText.indexOf("\0", nameOffset);
-        name = end >= 0
-          ? strText!.slice(nameOffset, end)
-          : readString(bytes, strOffset, strSize, nameOffset, strtab, strtabName);
-      }
-      symbols[i] = {
-        index: i,
-        name,
-        value,
-        size,
-        type: info & 0xf,
-        bind: info >>> 4,
-        visibility: other & 0x3,
-        sectionIndex,
-      };
-    }
+    // The symbol names usually share .strtab with the section names: decode it once.
+    const strText = strtab === this.header.sectionNamesIndex
+      ? this.#namesText
+      : asciiText(bytes, strOffset, strSize);
+    const symbols = readSymbolTable(bytes, {
+      le,
+      shnum: this.sections.length,
+      symtab,
+      symtabName: this.sections[symtab].name,
+      base: this.#shdr[SHDR_OFFSET + SHDR_STRIDE * symtab],
+      count,
+      strtab,
+      strtabName: this.sections[strtab].name,
+      strOffset,
+      strSize,
+      strText,
+      xindexOffset,
+    });
     return (this.#symbols = symbols);
   }
 
@@ -563,13 +471,13 @@ export class ElfFile {
    */
   relocations(section: ElfSection): ElfRelocation[] {
     const s = this.#index(section);
-    const cached = this.#relocations.get(s);
+    const cached = this.#relocations?.get(s);
     if (cached !== undefined) return cached;
 
     const sec = this.sections[s];
     const name = sec.name;
     const shdr = this.#sectionHeaderOffset(s);
-    const type = this.#type[s];
+    const type = this.#shdr[SHDR_TYPE + SHDR_STRIDE * s];
     if (type === SHT_RELA) {
       throw new ElfError(
         "ELF_RELA_UNSUPPORTED",
@@ -584,19 +492,21 @@ export class ElfFile {
         { offset: shdr + 4, section: name, sectionIndex: s },
       );
     }
-    const size = this.#size[s];
-    if (this.#entsize[s] !== ELF64_REL_SIZE || size % ELF64_REL_SIZE !== 0) {
+    const size = this.#shdr[SHDR_SIZE + SHDR_STRIDE * s];
+    if (
+      this.#shdr[SHDR_ENTSIZE + SHDR_STRIDE * s] !== ELF64_REL_SIZE || size % ELF64_REL_SIZE !== 0
+    ) {
       throw new ElfError(
         "ELF_BAD_ENTSIZE",
-        `${label(s, name)}: relocation section with sh_entsize ${this.#entsize[s]} and sh_size ${
-          hex(size)
-        }, expected entries of ${ELF64_REL_SIZE} bytes`,
+        `${label(s, name)}: relocation section with sh_entsize ${
+          this.#shdr[SHDR_ENTSIZE + SHDR_STRIDE * s]
+        } and sh_size ${hex(size)}, expected entries of ${ELF64_REL_SIZE} bytes`,
         { offset: shdr + 56, section: name, sectionIndex: s },
       );
     }
     const shnum = this.sections.length;
-    if (this.#link[s] !== this.#symtab || this.#symtab < 0) {
-      throw badLink(sec, this.#shoff, shnum, this.#type, "symbol table");
+    if (this.#shdr[SHDR_LINK + SHDR_STRIDE * s] !== this.#symtab || this.#symtab < 0) {
+      throw badLink(sec, this.#shoff, shnum, this.#shdr, "symbol table");
     }
     if (sec.info >= shnum) {
       throw new ElfError(
@@ -606,18 +516,18 @@ export class ElfFile {
       );
     }
 
-    const view = this.#view;
+    const bytes = this.bytes;
     const le = this.littleEndian;
-    const symbolCount = this.#size[this.#symtab] / ELF64_SYM_SIZE;
-    const base = this.#offset[s];
-    const count = size / ELF64_REL_SIZE;
+    const symbolCount = (this.#shdr[SHDR_SIZE + SHDR_STRIDE * this.#symtab] / ELF64_SYM_SIZE) | 0;
+    const base = this.#shdr[SHDR_OFFSET + SHDR_STRIDE * s];
+    const count = (size / ELF64_REL_SIZE) | 0; // an integer, as in symbols()
     const relocations: ElfRelocation[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const at = base + i * ELF64_REL_SIZE;
-      const offset = readU64(view, at, le);
+      const offset = u64(bytes, at, le);
       if (offset < 0) throw tooLarge(`relocation ${i} r_offset`, at, s, name);
-      const symbolIndex = view.getUint32(le ? at + 12 : at + 8, le);
-      const relType = view.getUint32(le ? at + 8 : at + 12, le);
+      const symbolIndex = u32(bytes, le ? at + 12 : at + 8, le);
+      const relType = u32(bytes, le ? at + 8 : at + 12, le);
       if (symbolIndex >= symbolCount) {
         throw new ElfError(
           "ELF_BAD_SYMBOL_INDEX",
@@ -629,7 +539,7 @@ export class ElfFile {
       }
       relocations[i] = { offset, symbolIndex, type: relType };
     }
-    this.#relocations.set(s, relocations);
+    (this.#relocations ??= new Map()).set(s, relocations);
     return relocations;
   }
 
@@ -652,21 +562,24 @@ export class ElfFile {
 
   /** File offset of the SHT_SYMTAB_SHNDX table for the symtab, or -1 when there is none. */
   #findSymtabShndx(count: number): number {
-    const types = this.#type;
-    for (let i = 1; i < types.length; i++) {
-      if (types[i] !== SHT_SYMTAB_SHNDX || this.#link[i] !== this.#symtab) continue;
+    const shdr = this.#shdr;
+    for (let i = 1; i < this.sections.length; i++) {
+      if (
+        shdr[SHDR_TYPE + SHDR_STRIDE * i] !== SHT_SYMTAB_SHNDX ||
+        this.#shdr[SHDR_LINK + SHDR_STRIDE * i] !== this.#symtab
+      ) continue;
       const name = this.sections[i].name;
-      const entsize = this.#entsize[i];
-      if ((entsize !== 4 && entsize !== 0) || this.#size[i] < count * 4) {
+      const entsize = this.#shdr[SHDR_ENTSIZE + SHDR_STRIDE * i];
+      if ((entsize !== 4 && entsize !== 0) || this.#shdr[SHDR_SIZE + SHDR_STRIDE * i] < count * 4) {
         throw new ElfError(
           "ELF_BAD_ENTSIZE",
           `${label(i, name)}: SHT_SYMTAB_SHNDX with sh_entsize ${entsize} and sh_size ${
-            hex(this.#size[i])
+            hex(this.#shdr[SHDR_SIZE + SHDR_STRIDE * i])
           }, expected ${count} entries of 4 bytes`,
           { offset: this.#sectionHeaderOffset(i) + 56, section: name, sectionIndex: i },
         );
       }
-      return this.#offset[i];
+      return this.#shdr[SHDR_OFFSET + SHDR_STRIDE * i];
     }
     return -1;
   }
@@ -699,6 +612,42 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 
 // --- internals ---------------------------------------------------------------
 
+/** Whether this host stores words little-endian (every engine we target does). */
+const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * `count` u32 words at `at` in host order: a zero-copy view when the file's
+ * byte order is the host's and `at` is 4-aligned (the usual case), else a
+ * decoded copy. Word reads from a typed array are the one access pattern
+ * both V8 and JSC compile to plain loads. The caller checked the range.
+ */
+function hostWords(bytes: Uint8Array, at: number, count: number, le: boolean): Int32Array {
+  const start = bytes.byteOffset + at;
+  if (le === HOST_LE && (start & 3) === 0) return new Int32Array(bytes.buffer, start, count);
+  const slab = slabU32(count);
+  const words = new Int32Array(slab.buffer, slab.byteOffset, count);
+  for (let i = 0; i < count; i++) words[i] = u32(bytes, at + 4 * i, le) | 0;
+  return words;
+}
+
+/**
+ * The words are read signed and made unsigned with {@link unsigned}: JSC
+ * compiles a Uint32Array read as an int32 that overflows on values with the
+ * top bit set (`SHF_EXCLUDE` in `sh_flags`, say), and such an object made it
+ * recompile the decoder again and again.
+ */
+function unsigned(word: number): number {
+  return word < 0 ? word + 0x100000000 : word;
+}
+
+/** A u64 from its two (signed, see {@link unsigned}) words as a number, or -1 above Number.MAX_SAFE_INTEGER. */
+function wordsU64(high: number, low: number): number {
+  // The common case stays a small integer: JSC indexes slower with doubles.
+  if (high === 0) return unsigned(low);
+  const h = unsigned(high);
+  return h > SAFE_HIGH_MAX ? -1 : h * 0x100000000 + unsigned(low);
+}
+
 /**
  * A u32 from bytes. Plain byte reads stay fast in every engine, where
  * DataView calls are not always inlined (Bun's JSC, in this reader's loops).
@@ -714,18 +663,9 @@ function u16(bytes: Uint8Array, at: number, le: boolean): number {
   return le ? bytes[at] | (bytes[at + 1] << 8) : (bytes[at] << 8) | bytes[at + 1];
 }
 
-/** A u64 as a number, or -1 when it is above Number.MAX_SAFE_INTEGER. */
-function readU64(view: DataView, at: number, le: boolean): number {
-  const hi = view.getUint32(le ? at + 4 : at, le);
-  if (hi > SAFE_HIGH_MAX) return -1;
-  return hi * 0x100000000 + view.getUint32(le ? at : at + 4, le);
-}
-
 /** {@link readU64} from bytes, for the hot loops. */
 function u64(bytes: Uint8Array, at: number, le: boolean): number {
-  const hi = u32(bytes, le ? at + 4 : at, le);
-  if (hi > SAFE_HIGH_MAX) return -1;
-  return hi * 0x100000000 + u32(bytes, le ? at : at + 4, le);
+  return wordsU64(u32(bytes, le ? at + 4 : at, le), u32(bytes, le ? at : at + 4, le));
 }
 
 function hex(n: number): string {
@@ -759,12 +699,12 @@ function badLink(
   sec: ElfSection,
   shoff: number,
   shnum: number,
-  types: Uint32Array,
+  shdr: readonly number[],
   expected: string,
 ): ElfError {
   const target = sec.link >= shnum
     ? `out of range (${shnum} sections)`
-    : `a section of sh_type ${hex(types[sec.link])}`;
+    : `a section of sh_type ${hex(shdr[SHDR_TYPE + SHDR_STRIDE * sec.link])}`;
   return new ElfError(
     "ELF_BAD_LINK",
     `${label(sec.index, sec.name)}: sh_link ${sec.link} is ${target}, expected the ${expected}`,
@@ -863,22 +803,16 @@ function decodeString(
  * The string table at [offset, offset+size) as one string, one char per
  * byte, when every byte is ASCII; `undefined` otherwise (UTF-8 names are
  * decoded one by one). ASCII is UTF-8 that every engine decodes by a bulk
- * copy, far cheaper than building names char by char.
+ * copy, far cheaper than building names char by char. A decoded length
+ * equal to the byte length means every byte became one char; the only
+ * non-ASCII bytes that do are lone invalid ones, which become U+FFFD just
+ * as they do when their name is decoded alone (a NUL ends any sequence), so
+ * a slice is still the name the byte-wise reader would give.
  */
 function asciiText(bytes: Uint8Array, offset: number, size: number): string | undefined {
   if (size === 0 || offset + size > bytes.length) return undefined;
-  const end = offset + size;
-  let i = offset;
-  // Byte by byte up to a 4-byte boundary, then a word at a time.
-  for (; i < end && ((bytes.byteOffset + i) & 3) !== 0; i++) if (bytes[i] >= 0x80) return undefined;
-  const words = (end - i) >>> 2;
-  if (words > 0) {
-    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
-    for (let k = 0; k < words; k++) if ((w[k] & 0x80808080) !== 0) return undefined;
-    i += words * 4;
-  }
-  for (; i < end; i++) if (bytes[i] >= 0x80) return undefined;
-  return utf8.decode(bytes.subarray(offset, end));
+  const text = utf8.decode(bytes.subarray(offset, offset + size));
+  return text.length === size ? text : undefined;
 }
 
 /**
@@ -907,6 +841,194 @@ function shortAscii(bytes: Uint8Array, start: number, end: number): string {
   return s;
 }
 
+/** Where the symbol table and its strings are (checked by the caller). */
+interface SymbolTableLayout {
+  le: boolean;
+  shnum: number;
+  symtab: number;
+  symtabName: string;
+  /** File offset of the first entry. */
+  base: number;
+  count: number;
+  strtab: number;
+  strtabName: string;
+  strOffset: number;
+  strSize: number;
+  /** The string table as text when it is ASCII. */
+  strText: string | undefined;
+  /** File offset of SHT_SYMTAB_SHNDX, or -1. */
+  xindexOffset: number;
+}
+
+/** Decode and check every symbol; like {@link readSectionTable}, small for JSC's sake. */
+function readSymbolTable(bytes: Uint8Array, layout: SymbolTableLayout): ElfSymbol[] {
+  const { le, shnum, symtab, symtabName, base, count, strtab, strtabName } = layout;
+  const { strOffset, strSize, strText, xindexOffset } = layout;
+  const symbols: ElfSymbol[] = new Array(count);
+  // Host-order words, 6 per entry; bytes 4..7 (info, other, shndx) are read as bytes.
+  const words = hostWords(bytes, base, count * 6, le);
+  const lo = le ? 0 : 1;
+  const hi = le ? 1 : 0;
+  for (let i = 0; i < count; i++) {
+    const at = base + i * ELF64_SYM_SIZE;
+    const k = i * 6;
+    const nameOffset = unsigned(words[k]);
+    const info = bytes[at + 4];
+    const other = bytes[at + 5];
+    let sectionIndex = u16(bytes, at + 6, le);
+    const value = wordsU64(words[k + 2 + hi], words[k + 2 + lo]);
+    const size = wordsU64(words[k + 4 + hi], words[k + 4 + lo]);
+    if (value < 0) throw tooLarge(`symbol ${i} st_value`, at + 8, symtab, symtabName);
+    if (size < 0) throw tooLarge(`symbol ${i} st_size`, at + 16, symtab, symtabName);
+    let extended = false;
+    if (sectionIndex === SHN_XINDEX) {
+      if (xindexOffset < 0) {
+        throw new ElfError(
+          "ELF_BAD_INDEX",
+          `${
+            label(symtab, symtabName)
+          }: symbol ${i} has st_shndx SHN_XINDEX but the object has no SHT_SYMTAB_SHNDX section`,
+          { offset: at + 6, section: symtabName, sectionIndex: symtab },
+        );
+      }
+      sectionIndex = u32(bytes, xindexOffset + i * 4, le);
+      extended = true;
+    }
+    if (
+      sectionIndex !== SHN_UNDEF && (extended || sectionIndex < SHN_LORESERVE) &&
+      sectionIndex >= shnum
+    ) {
+      throw new ElfError(
+        "ELF_BAD_INDEX",
+        `${label(symtab, symtabName)}: symbol ${i} at offset ${
+          hex(at)
+        } refers to section ${sectionIndex}, out of range (${shnum} sections)`,
+        { offset: at + 6, section: symtabName, sectionIndex: symtab },
+      );
+    }
+    let name = "";
+    if (nameOffset !== 0 || strSize !== 0) {
+      const end = strText === undefined || nameOffset >= strSize
+        ? -1
+        : strText.indexOf("\0", nameOffset);
+      name = end >= 0
+        ? strText!.slice(nameOffset, end)
+        : readString(bytes, strOffset, strSize, nameOffset, strtab, strtabName);
+    }
+    symbols[i] = {
+      index: i,
+      name,
+      value,
+      size,
+      type: info & 0xf,
+      bind: info >>> 4,
+      visibility: other & 0x3,
+      sectionIndex,
+    };
+  }
+  return symbols;
+}
+
+/** Where the section header table and its name table are (checked by the caller). */
+interface SectionTableLayout {
+  le: boolean;
+  shoff: number;
+  shnum: number;
+  shstrndx: number;
+  namesOffset: number;
+  namesSize: number;
+}
+
+/** The decoded section headers and the validated copies the lazy decoders use. */
+interface SectionTable {
+  sections: ElfSection[];
+  /** Offset, size, type, link and entsize of each section (see `ElfFile.#shdr`). */
+  shdr: number[];
+  symtab: number;
+  /** The section name table as text when it is ASCII. */
+  namesText: string | undefined;
+}
+
+/**
+ * Decode and check every section header. A function of its own, apart from
+ * the constructor: JSC only optimises this loop well in a small function.
+ */
+function readSectionTable(bytes: Uint8Array, layout: SectionTableLayout): SectionTable {
+  const { le, shoff, shnum, shstrndx, namesOffset, namesSize } = layout;
+  const length = bytes.length;
+  const shdr: number[] = [];
+  const sections: ElfSection[] = [];
+  let symtab = -1;
+
+  // The whole name table as one string when it is ASCII: a name is then a
+  // slice of it, found by a native indexOf rather than a byte loop.
+  const namesText = shstrndx === SHN_UNDEF ? undefined : asciiText(bytes, namesOffset, namesSize);
+  // The table as host-order words: 16 per header. A u64's high word is the
+  // second of its pair in a little-endian file, the first in a big-endian one.
+  const words = hostWords(bytes, shoff, shnum * 16, le);
+  const lo = le ? 0 : 1;
+  const hi = le ? 1 : 0;
+  for (let i = 0; i < shnum; i++) {
+    const base = shoff + i * ELF64_SHDR_SIZE;
+    const k = i * 16;
+    const nameOffset = unsigned(words[k]);
+    const type = unsigned(words[k + 1]);
+    const flags = unsigned(words[k + 2 + lo]);
+    const offset = wordsU64(words[k + 6 + hi], words[k + 6 + lo]);
+    const size = wordsU64(words[k + 8 + hi], words[k + 8 + lo]);
+    const link = unsigned(words[k + 10]);
+    const info = unsigned(words[k + 11]);
+    const addralign = wordsU64(words[k + 12 + hi], words[k + 12 + lo]);
+    const entsize = wordsU64(words[k + 14 + hi], words[k + 14 + lo]);
+    let name = "";
+    if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
+      const end = namesText === undefined || nameOffset >= namesSize
+        ? -1
+        : namesText.indexOf("\0", nameOffset);
+      // No text or no NUL: the byte-wise reader decodes or reports it.
+      name = end >= 0
+        ? namesText!.slice(nameOffset, end)
+        : readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
+    }
+    if (offset < 0) throw tooLarge("sh_offset", base + 24, i, name);
+    if (size < 0) throw tooLarge("sh_size", base + 32, i, name);
+    if (addralign < 0) throw tooLarge("sh_addralign", base + 48, i, name);
+    if (entsize < 0) throw tooLarge("sh_entsize", base + 56, i, name);
+    // Section 0's fields may carry the extended counts, not a byte range.
+    if (i !== 0 && type !== SHT_NULL && type !== SHT_NOBITS) {
+      if (offset > length || size > length - offset) {
+        throw pastEnd(i, name, offset, size, length);
+      }
+    }
+    if (type === SHT_SYMTAB) {
+      if (symtab >= 0) {
+        throw new ElfError(
+          "ELF_MULTIPLE_SYMTAB",
+          `${label(i, name)} is a second SHT_SYMTAB (the first is section ${symtab})`,
+          { offset: base + 4, section: name, sectionIndex: i },
+        );
+      }
+      symtab = i;
+    }
+
+    shdr.push(offset, size, type, link, entsize);
+    sections.push({
+      index: i,
+      name,
+      type,
+      flags,
+      offset,
+      size,
+      link,
+      info,
+      addralign,
+      entsize,
+    });
+  }
+
+  return { sections, shdr, symtab, namesText };
+}
+
 /** Scratch space for checkOverlap, grown on demand and reused: no allocation per file. */
 let scratchStart = new Float64Array(64);
 let scratchEnd = new Float64Array(64);
@@ -924,32 +1046,17 @@ function checkOverlap(sections: ElfSection[], shoff: number, shnum: number, leng
     scratchEnd = new Float64Array(cap);
     scratchId = new Int32Array(cap);
   }
-  const starts = scratchStart;
-  const ends = scratchEnd;
-  const ids = scratchId;
   // Range ids: -1 is the ELF header, -2 the section header table, i >= 1 section i.
-  let n = 0;
-  // Insertion sort by start as ranges arrive: the layout compilers emit is
-  // nearly sorted, so this is close to linear.
-  function insert(start: number, end: number, id: number) {
-    let k = n++;
-    while (k > 0 && starts[k - 1] > start) {
-      starts[k] = starts[k - 1];
-      ends[k] = ends[k - 1];
-      ids[k] = ids[k - 1];
-      k--;
-    }
-    starts[k] = start;
-    ends[k] = end;
-    ids[k] = id;
-  }
-  insert(0, ELF64_EHDR_SIZE, -1);
-  if (shnum > 0) insert(shoff, Math.min(shoff + shnum * ELF64_SHDR_SIZE, length), -2);
+  let n = insertRange(0, 0, ELF64_EHDR_SIZE, -1);
+  if (shnum > 0) n = insertRange(n, shoff, Math.min(shoff + shnum * ELF64_SHDR_SIZE, length), -2);
   for (let i = 1; i < sections.length; i++) {
     const sec = sections[i];
     if (sec.size === 0 || sec.type === SHT_NULL || sec.type === SHT_NOBITS) continue;
-    insert(sec.offset, sec.offset + sec.size, i);
+    n = insertRange(n, sec.offset, sec.offset + sec.size, i);
   }
+  const starts = scratchStart;
+  const ends = scratchEnd;
+  const ids = scratchId;
   // Walk in start order keeping the range that reaches furthest so far.
   let far = 0;
   for (let k = 1; k < n; k++) {
@@ -966,6 +1073,28 @@ function checkOverlap(sections: ElfSection[], shoff: number, shnum: number, leng
     }
     if (ends[k] > ends[far]) far = k;
   }
+}
+
+/**
+ * Insert a range into the `n` sorted ones in the scratch arrays; returns
+ * the new count. Insertion sort as ranges arrive: the layout compilers emit
+ * is nearly sorted, so this is close to linear.
+ */
+function insertRange(n: number, start: number, end: number, id: number): number {
+  const starts = scratchStart;
+  const ends = scratchEnd;
+  const ids = scratchId;
+  let k = n;
+  while (k > 0 && starts[k - 1] > start) {
+    starts[k] = starts[k - 1];
+    ends[k] = ends[k - 1];
+    ids[k] = ids[k - 1];
+    k--;
+  }
+  starts[k] = start;
+  ends[k] = end;
+  ids[k] = id;
+  return n + 1;
 }
 
 function rangeLabel(sections: ElfSection[], id: number, start: number, end: number): string {

@@ -11,9 +11,9 @@ import { parseBtfExt } from "../btf/ext.ts";
 import { type BtfDatasec, BtfKind, BtfVarLinkage } from "../btf/types.ts";
 import { STT_NOTYPE, STT_OBJECT, STT_SECTION } from "../elf/constants.ts";
 import type { ElfSection } from "../elf/types.ts";
-import { BtfError, withContext } from "../errors/mod.ts";
-import type { LoadContext } from "./context.ts";
-import { requireElf, sectionsOfKind } from "./context.ts";
+import { BtfError } from "../errors/mod.ts";
+import type { ClassifiedSection, LoadContext } from "./context.ts";
+import { inContext, requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
 /** Parse `.BTF` and `.BTF.ext` into `ctx.btf` and `ctx.btfExt`; objects without BTF pass through. */
@@ -22,16 +22,32 @@ export function btfStage(): Stage {
     name: "btf",
     run(ctx: LoadContext) {
       const elf = requireElf(ctx, "btf");
-      const [btfSection] = sectionsOfKind(ctx, "btf");
+      // One pass for the sections this stage looks at; the first of a kind counts.
+      let btfSection: ClassifiedSection | undefined;
+      let extSection: ClassifiedSection | undefined;
+      let btfMaps = false;
+      for (const sec of ctx.sections.values()) {
+        if (sec.kind === "btf") btfSection ??= sec;
+        else if (sec.kind === "btfExt") extSection ??= sec;
+        else if (sec.kind === "btfMaps") btfMaps = true;
+      }
       if (btfSection === undefined) return;
       // As libbpf does, BTF that does not parse is fatal only when the object
       // needs it (BTF-defined maps); otherwise the load goes on without it.
       let btf: Btf;
       try {
-        btf = withContext("section .BTF", () => Btf.parse(elf.sectionData(btfSection.section)));
-        withContext("section .BTF: fixing up data sections", () => fixupDatasecs(ctx, btf));
+        try {
+          btf = Btf.parse(elf.sectionData(btfSection.section));
+        } catch (err) {
+          throw inContext(err, "section .BTF");
+        }
+        try {
+          fixupDatasecs(ctx, btf);
+        } catch (err) {
+          throw inContext(err, "section .BTF: fixing up data sections");
+        }
       } catch (err) {
-        if (!(err instanceof BtfError) || sectionsOfKind(ctx, "btfMaps").length > 0) throw err;
+        if (!(err instanceof BtfError) || btfMaps) throw err;
         ctx.diagnostics.push({
           stage: "btf",
           level: "warning",
@@ -40,15 +56,13 @@ export function btfStage(): Stage {
         return;
       }
       ctx.btf = btf;
-      const [extSection] = sectionsOfKind(ctx, "btfExt");
       if (extSection === undefined) return;
       try {
-        ctx.btfExt = withContext(
-          "section .BTF.ext",
-          () =>
-            parseBtfExt(elf.sectionData(extSection.section), { strings: (off) => btf.string(off) }),
-        );
+        ctx.btfExt = parseBtfExt(elf.sectionData(extSection.section), {
+          strings: (off) => btf.string(off),
+        });
       } catch (err) {
+        inContext(err, "section .BTF.ext");
         if (!(err instanceof BtfError)) throw err;
         ctx.diagnostics.push({
           stage: "btf",

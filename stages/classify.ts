@@ -9,10 +9,12 @@ import { SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHT_REL, SHT_RELA } from "../e
 import type { ElfFile } from "../elf/mod.ts";
 import type { ElfSection } from "../elf/types.ts";
 import { LinkError, PipelineError } from "../errors/mod.ts";
-import type { ClassifiedSection, LoadContext, SectionKind } from "./context.ts";
+import type { ElfSymbol } from "../elf/types.ts";
+import type { Instruction } from "../isa/instruction.ts";
+import type { ClassifiedSection, LoadContext, SectionKind, SectionRelocation } from "./context.ts";
 import { requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
-import { parseProgramSection } from "./section_defs.ts";
+import { parseProgramSection, type ProgramSection } from "./section_defs.ts";
 
 /**
  * A rule that claims sections for a kind. Rules are tried in order and the
@@ -30,8 +32,17 @@ export interface SectionKindRule {
 }
 
 function isDataName(name: string): boolean {
-  return name === ".data" || name === ".rodata" || name === ".bss" ||
-    name.startsWith(".data.") || name.startsWith(".rodata.") || name.startsWith(".bss.");
+  // The second char tells the candidates apart: most names fail right here.
+  if (name.charCodeAt(0) !== 0x2e) return false;
+  switch (name.charCodeAt(1)) {
+    case 0x64: // d
+      return name === ".data" || name.startsWith(".data.");
+    case 0x72: // r
+      return name === ".rodata" || name.startsWith(".rodata.");
+    case 0x62: // b
+      return name === ".bss" || name.startsWith(".bss.");
+  }
+  return false;
 }
 
 /** The built-in rules, in the order they are tried. */
@@ -88,6 +99,74 @@ function ruleMatches(rule: SectionKindRule, section: ElfSection): boolean {
 }
 
 /**
+ * The kind {@link BUILTIN_SECTION_RULES} give `section`, or `undefined`:
+ * the same rules in the same order, as one function, since every section
+ * of every load goes through them.
+ */
+function builtinKind(section: ElfSection): SectionKind | undefined {
+  const { type, name } = section;
+  if (type === SHT_REL || type === SHT_RELA) return "relocations";
+  switch (name) {
+    case "license":
+      return "license";
+    case "version":
+      return "version";
+    case "maps":
+      return "legacyMaps";
+    case ".maps":
+      return "btfMaps";
+    case ".BTF":
+      return "btf";
+    case ".BTF.ext":
+      return "btfExt";
+  }
+  if (name.startsWith("maps/")) return "legacyMaps";
+  if ((type === SHT_PROGBITS || type === SHT_NOBITS) && isDataName(name)) return "data";
+  if (type === SHT_PROGBITS && (section.flags & SHF_EXECINSTR) !== 0 && section.size > 0) {
+    return "program";
+  }
+  return undefined;
+}
+
+/**
+ * A {@link ClassifiedSection} whose `symbols` and `relocations` maps are
+ * made on first use: most sections (debug info, strings, BTF) never get
+ * either, and two maps for each cost more than the rest of classify.
+ */
+class SectionEntry implements ClassifiedSection {
+  section: ElfSection;
+  kind: SectionKind;
+  program?: ProgramSection;
+  claimedBy?: string;
+  references = 0;
+  instructions?: Instruction[];
+  #symbols?: Map<number, ElfSymbol>;
+  #relocations?: Map<number, SectionRelocation>;
+
+  constructor(section: ElfSection, kind: SectionKind, claimedBy: string | undefined) {
+    this.section = section;
+    this.kind = kind;
+    this.claimedBy = claimedBy;
+  }
+
+  get symbols(): Map<number, ElfSymbol> {
+    return (this.#symbols ??= new Map());
+  }
+
+  set symbols(map: Map<number, ElfSymbol>) {
+    this.#symbols = map;
+  }
+
+  get relocations(): Map<number, SectionRelocation> {
+    return (this.#relocations ??= new Map());
+  }
+
+  set relocations(map: Map<number, SectionRelocation>) {
+    this.#relocations = map;
+  }
+}
+
+/**
  * Give every section a kind. Plugin rules (from `options.rules` and the
  * load's `sectionRules`) are tried first; a section that rules of two
  * different owners claim is an error. Then the first matching rule of
@@ -104,26 +183,14 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
         ...own,
         ...loadRules,
       ];
-      for (const section of elf.sections) {
-        if (section.index === 0) continue;
-        let rule = claims.length > 0 ? claimOf(claims, section) : undefined;
-        if (rule === undefined) {
-          for (const r of BUILTIN_SECTION_RULES) {
-            if (ruleMatches(r, section)) {
-              rule = r;
-              break;
-            }
-          }
-        }
-        const classified: ClassifiedSection = {
-          section,
-          kind: rule?.kind ?? "ignored",
-          claimedBy: rule?.owner,
-          symbols: new Map(),
-          relocations: new Map(),
-          references: 0,
-        };
-        if (classified.kind === "program") {
+      const sections = elf.sections;
+      const headers: SectionEntry[] = [];
+      for (let i = 1; i < sections.length; i++) {
+        const section = sections[i];
+        const rule = claims.length > 0 ? claimOf(claims, section) : undefined;
+        const kind = rule !== undefined ? rule.kind : builtinKind(section) ?? "ignored";
+        const classified = new SectionEntry(section, kind, rule?.owner);
+        if (kind === "program") {
           classified.program = parseProgramSection(section.name, { defs: ctx.options.sectionDefs });
           if (classified.program === undefined && section.name !== ".text") {
             ctx.diagnostics.push({
@@ -132,12 +199,13 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
               message: `section ${section.name}: name matches no known program type`,
             });
           }
-        }
+        } else if (kind === "license" || kind === "version") headers.push(classified);
         ctx.sections.set(section.index, classified);
       }
-      for (const sec of ctx.sections.values()) {
+      // After every section has its kind, as a clash between plugins is reported first.
+      for (const sec of headers) {
         if (sec.kind === "license") ctx.license = readLicense(elf, sec.section);
-        else if (sec.kind === "version") ctx.kernelVersion = readVersion(elf, sec.section);
+        else ctx.kernelVersion = readVersion(elf, sec.section);
       }
     },
   };
@@ -151,6 +219,16 @@ function readLicense(elf: ElfFile, section: ElfSection): string {
   const data = elf.sectionData(section);
   let end = data.indexOf(0);
   if (end < 0) end = data.length;
+  // Licenses are short ASCII ("GPL", "Dual MIT/GPL"): built by hand, they
+  // skip the decoder's call into the runtime.
+  if (end <= 64) {
+    let text = "";
+    for (let i = 0; i < end; i++) {
+      if (data[i] >= 0x80) return decoder.decode(data.subarray(0, end));
+      text += String.fromCharCode(data[i]);
+    }
+    return text;
+  }
   return decoder.decode(data.subarray(0, end));
 }
 

@@ -14,7 +14,7 @@ import type { VariableSpec } from "../collection/variables.ts";
 import type { ProgramSection } from "./section_defs.ts";
 import type { SectionDef } from "./section_defs.ts";
 import type { SectionKindRule } from "./classify.ts";
-import { PipelineError } from "../errors/mod.ts";
+import { PipelineError, TsbpfError } from "../errors/mod.ts";
 import type { Btf } from "../btf/btf.ts";
 import type { BtfExt } from "../btf/ext.ts";
 
@@ -160,6 +160,20 @@ export function requireElf(ctx: LoadContext, stage: string): ElfFile {
     );
   }
   return ctx.elf;
+}
+
+/**
+ * `err`, with `context` prefixed when it is a {@link TsbpfError}: what
+ * `withContext` does, for a `catch` block. The context string is then only
+ * built when something failed, not once per section on every load.
+ *
+ * ```ts
+ * try { work(); } catch (err) { throw inContext(err, `section ${name}`); }
+ * ```
+ */
+export function inContext(err: unknown, context: string): unknown {
+  if (err instanceof TsbpfError) err.addContext(context);
+  return err;
 }
 
 /** Sections of one kind, in section index order. */

@@ -19,11 +19,11 @@ import { copyInstruction, ProgramSpec } from "../collection/spec.ts";
 import { ProgramFlags, ProgramType } from "../collection/types.ts";
 import { STB_LOCAL, STT_FUNC } from "../elf/constants.ts";
 import type { ElfSymbol } from "../elf/types.ts";
-import { LinkError, withContext } from "../errors/mod.ts";
+import { LinkError } from "../errors/mod.ts";
 import type { Instruction } from "../isa/instruction.ts";
 import { BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, isCall, isLoadImm64 } from "../isa/mod.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
-import { sectionsOfKind } from "./context.ts";
+import { inContext } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
 /** A function cut out of a program section. */
@@ -46,10 +46,13 @@ export function linkStage(): Stage {
     name: "link",
     run(ctx: LoadContext) {
       const functions: FunctionTable = new Map();
-      for (const sec of sectionsOfKind(ctx, "program")) {
-        withContext(`section ${sec.section.name}`, () => {
+      for (const sec of ctx.sections.values()) {
+        if (sec.kind !== "program") continue;
+        try {
           for (const fn of splitFunctions(ctx, sec)) addFunction(functions, fn);
-        });
+        } catch (err) {
+          throw inContext(err, `section ${sec.section.name}`);
+        }
       }
       // The first program to use a function takes its instructions; later
       // ones copy them, so no two programs share an instruction object.
@@ -57,9 +60,11 @@ export function linkStage(): Stage {
       for (const fns of functions.values()) {
         for (const fn of fns) {
           if (isSubprogramSection(fn.section)) continue;
-          withContext(`program ${fn.name}`, () => {
+          try {
             ctx.programs.set(fn.name, buildProgram(ctx, fn, { functions, taken }));
-          });
+          } catch (err) {
+            throw inContext(err, `program ${fn.name}`);
+          }
         }
       }
     },

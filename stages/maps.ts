@@ -11,12 +11,12 @@
 import { SHT_NOBITS, SHT_PROGBITS } from "../elf/constants.ts";
 import { MapSpec } from "../collection/spec.ts";
 import { MapFlags, MapType } from "../collection/types.ts";
-import { LinkError, withContext } from "../errors/mod.ts";
+import { LinkError } from "../errors/mod.ts";
 import { loadBtfMaps } from "./btf_maps.ts";
 import { datasecIds } from "./btf.ts";
 import { collectVariables } from "./variables.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
-import { requireElf, sectionsOfKind } from "./context.ts";
+import { inContext, requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
 /** Size of the five `struct bpf_map_def` fields every legacy record starts with. */
@@ -29,14 +29,36 @@ export function mapsStage(): Stage {
   return {
     name: "maps",
     run(ctx: LoadContext) {
-      for (const sec of sectionsOfKind(ctx, "legacyMaps")) {
-        withContext(`section ${sec.section.name}`, () => loadLegacyMaps(ctx, sec));
+      // One pass sorts the sections; maps are then added legacy ones first,
+      // BTF-defined next, data sections last.
+      const legacy: ClassifiedSection[] = [];
+      const btfMaps: ClassifiedSection[] = [];
+      const data: ClassifiedSection[] = [];
+      for (const sec of ctx.sections.values()) {
+        if (sec.kind === "legacyMaps") legacy.push(sec);
+        else if (sec.kind === "btfMaps") btfMaps.push(sec);
+        else if (sec.kind === "data") data.push(sec);
       }
-      for (const sec of sectionsOfKind(ctx, "btfMaps")) {
-        withContext(`section ${sec.section.name}`, () => loadBtfMaps(ctx, sec));
+      for (const sec of legacy) {
+        try {
+          loadLegacyMaps(ctx, sec);
+        } catch (err) {
+          throw inContext(err, `section ${sec.section.name}`);
+        }
       }
-      for (const sec of sectionsOfKind(ctx, "data")) {
-        withContext(`data section ${sec.section.name}`, () => loadDataSection(ctx, sec));
+      for (const sec of btfMaps) {
+        try {
+          loadBtfMaps(ctx, sec);
+        } catch (err) {
+          throw inContext(err, `section ${sec.section.name}`);
+        }
+      }
+      for (const sec of data) {
+        try {
+          loadDataSection(ctx, sec);
+        } catch (err) {
+          throw inContext(err, `data section ${sec.section.name}`);
+        }
       }
       collectVariables(ctx);
     },

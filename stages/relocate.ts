@@ -19,7 +19,7 @@ import {
   STT_SECTION,
 } from "../elf/constants.ts";
 import type { ElfSymbol } from "../elf/types.ts";
-import { LinkError, withContext } from "../errors/mod.ts";
+import { LinkError } from "../errors/mod.ts";
 import type { Instruction } from "../isa/instruction.ts";
 import {
   BPF_PSEUDO_CALL,
@@ -31,7 +31,7 @@ import {
   isLoadImm64,
 } from "../isa/mod.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
-import { requireElf, sectionsOfKind } from "./context.ts";
+import { inContext, requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
 const BIND_NAMES: Record<number, string> = { 0: "LOCAL", 1: "GLOBAL", 2: "WEAK" };
@@ -61,8 +61,13 @@ export function relocateStage(): Stage {
     run(ctx: LoadContext) {
       assignSymbols(ctx);
       collectRelocations(ctx);
-      for (const sec of sectionsOfKind(ctx, "program")) {
-        withContext(`section ${sec.section.name}`, () => relocateSection(ctx, sec));
+      for (const sec of ctx.sections.values()) {
+        if (sec.kind !== "program") continue;
+        try {
+          relocateSection(ctx, sec);
+        } catch (err) {
+          throw inContext(err, `section ${sec.section.name}`);
+        }
       }
     },
   };
@@ -106,7 +111,8 @@ function assignSymbols(ctx: LoadContext): void {
 /** Attach every REL section's entries to the program or `.maps` section it applies to. */
 function collectRelocations(ctx: LoadContext): void {
   const elf = requireElf(ctx, "relocate");
-  for (const rel of sectionsOfKind(ctx, "relocations")) {
+  for (const rel of ctx.sections.values()) {
+    if (rel.kind !== "relocations") continue;
     const target = ctx.sections.get(rel.section.info);
     if (target === undefined || (target.kind !== "program" && target.kind !== "btfMaps")) continue;
     const entries = elf.relocations(rel.section);
@@ -154,10 +160,11 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
         { section: sec.section.name, offset: at },
       );
     }
-    withContext(
-      `offset ${at}: relocating instruction`,
-      () => relocateInstruction(ctx, ins, rel.symbol),
-    );
+    try {
+      relocateInstruction(ctx, ins, rel.symbol);
+    } catch (err) {
+      throw inContext(err, `offset ${at}: relocating instruction`);
+    }
   }
 
   // Up to LLVM 9, calls inside one section could be plain relative calls

@@ -235,14 +235,19 @@ interface SecDefIndex {
   exact: Map<string, number>;
   plus: Map<string, number>;
   prefixes: { sec: string; index: number }[];
+  /** Answers so far, by section name (-1: no match): objects repeat their names. */
+  memo: Map<string, number>;
 }
+
+/** Most names {@link SecDefIndex.memo} holds before it starts over. */
+const MEMO_MAX = 1024;
 
 const indexes = new WeakMap<readonly SectionDef[], SecDefIndex>();
 
 function indexOf(defs: readonly SectionDef[]): SecDefIndex {
   let index = indexes.get(defs);
   if (index !== undefined) return index;
-  index = { exact: new Map(), plus: new Map(), prefixes: [] };
+  index = { exact: new Map(), plus: new Map(), prefixes: [], memo: new Map() };
   defs.forEach((entry, i) => {
     const last = entry.sec.length > 0 ? entry.sec[entry.sec.length - 1] : "";
     if (last === "/") index!.prefixes.push({ sec: entry.sec, index: i });
@@ -257,7 +262,10 @@ function indexOf(defs: readonly SectionDef[]): SecDefIndex {
 
 /** libbpf's `find_sec_def()`: the first match in table order wins. */
 function findSecDef(name: string, defs: readonly SectionDef[]): SectionDef | undefined {
-  const { exact, plus, prefixes } = indexOf(defs);
+  const index = indexOf(defs);
+  const known = index.memo.get(name);
+  if (known !== undefined) return known < 0 ? undefined : defs[known];
+  const { exact, plus, prefixes, memo } = index;
   let best = exact.get(name) ?? Infinity;
   best = Math.min(best, plus.get(name) ?? Infinity);
   // A `base+` pattern also matches `base/anything`: try every prefix ending before a '/'.
@@ -265,6 +273,8 @@ function findSecDef(name: string, defs: readonly SectionDef[]): SectionDef | und
     best = Math.min(best, plus.get(name.slice(0, slash)) ?? Infinity);
   }
   for (const p of prefixes) if (p.index < best && name.startsWith(p.sec)) best = p.index;
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(name, best === Infinity ? -1 : best);
   return best === Infinity ? undefined : defs[best];
 }
 
