@@ -7,6 +7,14 @@
  * @module
  */
 
+import {
+  ELF64_EHDR_SIZE,
+  ELF64_SHDR_SIZE,
+  EM_BPF,
+  ET_REL,
+  SHT_NOBITS,
+  SHT_STRTAB,
+} from "../elf/constants.ts";
 import { ElfFile } from "../elf/reader.ts";
 
 /** One section of an {@link elfImage}. */
@@ -25,13 +33,6 @@ export interface ImageSection {
   size: number;
 }
 
-const EHDR_SIZE = 64;
-const SHDR_SIZE = 64;
-const ET_REL = 1;
-const EM_BPF = 247;
-const SHT_STRTAB = 3;
-const SHT_NOBITS = 8;
-
 /**
  * Write `sections` (after the null section, in order, so the first gets
  * index 1) into an ELF image and read it back.
@@ -44,7 +45,7 @@ export function elfImage(sections: readonly ImageSection[], littleEndian: boolea
     nameOffsets.push(names.length);
     names.push(...encoder.encode(name), 0);
   }
-  let offset = EHDR_SIZE;
+  let offset = ELF64_EHDR_SIZE;
   const offsets: number[] = [];
   for (const s of sections) {
     offset = alignUp(offset, 8);
@@ -54,7 +55,7 @@ export function elfImage(sections: readonly ImageSection[], littleEndian: boolea
   const strtabOffset = offset;
   const shoff = alignUp(strtabOffset + names.length, 8);
   const shnum = sections.length + 2;
-  const bytes = new Uint8Array(shoff + shnum * SHDR_SIZE);
+  const bytes = new Uint8Array(shoff + shnum * ELF64_SHDR_SIZE);
   const view = new DataView(bytes.buffer);
   const le = littleEndian;
   bytes.set([0x7f, 0x45, 0x4c, 0x46, 2, le ? 1 : 2, 1]);
@@ -62,8 +63,8 @@ export function elfImage(sections: readonly ImageSection[], littleEndian: boolea
   view.setUint16(18, EM_BPF, le);
   view.setUint32(20, 1, le);
   view.setBigUint64(40, BigInt(shoff), le);
-  view.setUint16(52, EHDR_SIZE, le);
-  view.setUint16(58, SHDR_SIZE, le);
+  view.setUint16(52, ELF64_EHDR_SIZE, le);
+  view.setUint16(58, ELF64_SHDR_SIZE, le);
   view.setUint16(60, shnum, le);
   view.setUint16(62, shnum - 1, le);
   const header = (i: number, h: {
@@ -74,7 +75,7 @@ export function elfImage(sections: readonly ImageSection[], littleEndian: boolea
     size: number;
     addralign: number;
   }) => {
-    const at = shoff + i * SHDR_SIZE;
+    const at = shoff + i * ELF64_SHDR_SIZE;
     view.setUint32(at, h.name, le);
     view.setUint32(at + 4, h.type, le);
     view.setBigUint64(at + 8, BigInt(h.flags), le);

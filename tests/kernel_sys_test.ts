@@ -195,8 +195,8 @@ test("attr: fields added after this machine's header sit where the current uapi 
 
 // The C expression naming a layout field in union bpf_attr or the info structs.
 function cField(layout: AttrLayout, field: string): string | undefined {
-  if (layout === BPF_PROG_INFO) return `((struct bpf_prog_info *)0)->${field}`;
-  if (layout === BPF_MAP_INFO) return `((struct bpf_map_info *)0)->${field}`;
+  // bpf_prog_info, bpf_map_info, bpf_btf_info: layouts named after their struct.
+  if (/^bpf_\w+_info$/.test(layout.name)) return `((struct ${layout.name} *)0)->${field}`;
   const sub: Record<string, string> = {
     BPF_MAP_LOOKUP_BATCH: "batch.",
     BPF_MAP_UPDATE_BATCH: "batch.",

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { CoreRelocationResult, CoreRelocationTarget } from "../../btf/core/result.ts";
 import type { ByteOrder, Metadata } from "../../collection/spec.ts";
 
 /** The value of a document's `format` key. */
@@ -117,32 +118,18 @@ export interface JsonProgram {
   coreRelocations?: JsonCoreRelocation[];
 }
 
-/** How one CO-RE relocation ended (see `CoreRelocationResult`). */
-export interface JsonCoreRelocation {
-  /** Instruction index, in 8-byte slots as the verifier counts. */
-  insn: number;
-  /** `enum bpf_core_relo_kind`. */
-  kind: number;
-  /** The kind as libbpf prints it (`byte_off`, `field_exists`, …). */
-  kindName: string;
-  /** The local root type's ID. */
-  localTypeId: number;
-  /** The local root type, e.g. `struct task_struct___old`. */
-  localType: string;
-  /** The raw access string, e.g. `0:57`. */
-  accessor: string;
-  /** The local spec as libbpf prints it. */
-  spec: string;
+/**
+ * How one CO-RE relocation ended: `CoreRelocationResult` with its u64
+ * values as decimal strings (JSON has no 64-bit integers).
+ */
+export interface JsonCoreRelocation
+  extends Omit<CoreRelocationResult, "origValue" | "newValue" | "target"> {
   /** The candidate it resolved to; absent when none matched. */
-  target?: { btf: string; typeId: number; spec: string };
+  target?: CoreRelocationTarget;
   /** The value the compiler put in the instruction, a u64 as a decimal string. */
   origValue: string;
   /** The value patched in, a u64 as a decimal string. */
   newValue: string;
-  /** `patched`, `poisoned` or `unresolved`. */
-  status: "patched" | "poisoned" | "unresolved";
-  /** Why there is no match, or no target BTF. */
-  reason?: string;
 }
 
 /** One instruction. */

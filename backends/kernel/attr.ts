@@ -292,6 +292,13 @@ export const BTF_GET_FD_BY_ID: AttrLayout = layout(
   GET_FD_BY_ID_FIELDS,
 );
 
+/** `BPF_BTF_GET_NEXT_ID` (`start_id`, here `id`; the kernel writes `next_id`). */
+export const BTF_GET_NEXT_ID: AttrLayout = layout(
+  BPF_CMD.BTF_GET_NEXT_ID,
+  "BPF_BTF_GET_NEXT_ID",
+  GET_FD_BY_ID_FIELDS,
+);
+
 /** `BPF_OBJ_GET_INFO_BY_FD` (`attr.info`). */
 export const OBJ_GET_INFO_BY_FD: AttrLayout = layout(
   BPF_CMD.OBJ_GET_INFO_BY_FD,
@@ -343,6 +350,16 @@ export const BPF_PROG_INFO: AttrLayout = layout(-1, "bpf_prog_info", [
   ["attach_btf_obj_id", 220, "u32"],
   ["attach_btf_id", 224, "u32"],
 ], 232);
+
+/** `struct bpf_btf_info` (32 bytes; `name` points at a buffer of `name_len` bytes). */
+export const BPF_BTF_INFO: AttrLayout = layout(-1, "bpf_btf_info", [
+  ["btf", 0, "u64"],
+  ["btf_size", 8, "u32"],
+  ["id", 12, "u32"],
+  ["name", 16, "u64"],
+  ["name_len", 24, "u32"],
+  ["kernel_btf", 28, "u32"],
+], 32);
 
 /** `struct bpf_map_info` (88 bytes). */
 export const BPF_MAP_INFO: AttrLayout = layout(-1, "bpf_map_info", [

@@ -16,19 +16,13 @@
  * @module
  */
 
-import { BPF_CMD } from "./attr.ts";
+import { BPF_BTF_INFO, BTF_GET_NEXT_ID, encodeAttr, fieldOffset, getU32 } from "./attr.ts";
 import { ERRNO, KernelError, SyscallError } from "./errors.ts";
 import { btfGetFdById, closeFd, objGetInfoByFd } from "./sys.ts";
 import type { Syscalls } from "./syscalls.ts";
 import type { Instruction } from "../../isa/instruction.ts";
 import { isKfuncCall } from "../../isa/opcodes.ts";
 
-/** `struct bpf_btf_info`: btf u64, btf_size u32, id u32, name u64, name_len u32, kernel_btf u32. */
-const BTF_INFO_SIZE = 32;
-const BTF_INFO_ID = 12;
-const BTF_INFO_NAME = 16;
-const BTF_INFO_NAME_LEN = 24;
-const BTF_INFO_KERNEL_BTF = 28;
 /** `MODULE_NAME_LEN` is 64 - sizeof(unsigned long). */
 const NAME_BUF = 64;
 
@@ -44,30 +38,26 @@ export interface BtfObjectInfo {
 
 /** `BPF_BTF_GET_NEXT_ID`: the next BTF object ID after `start`, `undefined` past the last. */
 export function btfGetNextId(sys: Syscalls, start: number): number | undefined {
-  const attr = new Uint8Array(12);
-  const view = new DataView(attr.buffer);
-  view.setUint32(0, start >>> 0, true);
-  const r = sys.bpf(BPF_CMD.BTF_GET_NEXT_ID, attr);
+  const attr = encodeAttr(BTF_GET_NEXT_ID, { id: start >>> 0 });
+  const r = sys.bpf(BTF_GET_NEXT_ID.cmd, attr);
   if (r === -ERRNO.ENOENT) return undefined;
-  if (r < 0) throw new SyscallError("BPF_BTF_GET_NEXT_ID", -r);
-  return view.getUint32(4, true);
+  if (r < 0) throw new SyscallError(BTF_GET_NEXT_ID.name, -r);
+  return getU32(BTF_GET_NEXT_ID, attr, "next_id");
 }
 
 /** `BPF_OBJ_GET_INFO_BY_FD` of a BTF object fd: its ID, name and whether it is the kernel's. */
 export function btfObjectInfo(sys: Syscalls, fd: number): BtfObjectInfo {
   const name = new Uint8Array(NAME_BUF);
-  const info = new Uint8Array(BTF_INFO_SIZE);
-  const view = new DataView(info.buffer);
-  view.setBigUint64(BTF_INFO_NAME, sys.address(name), true);
-  view.setUint32(BTF_INFO_NAME_LEN, name.length, true);
+  const info = encodeAttr(BPF_BTF_INFO, { name: sys.address(name), name_len: name.length });
   const got = objGetInfoByFd(sys, fd, info);
-  const v = new DataView(got.buffer, got.byteOffset, got.byteLength);
+  // An older kernel may fill fewer bytes: a field past its answer reads as 0.
+  const field = (f: string) =>
+    got.byteLength >= fieldOffset(BPF_BTF_INFO, f) + 4 ? getU32(BPF_BTF_INFO, got, f) : 0;
   const end = name.indexOf(0);
   return {
-    id: got.byteLength >= BTF_INFO_ID + 4 ? v.getUint32(BTF_INFO_ID, true) : 0,
+    id: field("id"),
     name: new TextDecoder().decode(name.subarray(0, end < 0 ? name.length : end)),
-    kernelBtf: got.byteLength >= BTF_INFO_KERNEL_BTF + 4 &&
-      v.getUint32(BTF_INFO_KERNEL_BTF, true) !== 0,
+    kernelBtf: field("kernel_btf") !== 0,
   };
 }
 
