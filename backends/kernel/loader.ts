@@ -68,8 +68,7 @@ import {
 import { unresolvedReason } from "../../plugins/externs/metadata.ts";
 import { kfuncFdArray, ModuleBtfObjects } from "./btf_objects.ts";
 import { KernelCollection } from "./collection.ts";
-import { ERRNO, KernelError, SyscallError } from "./errors.ts";
-import { VerifierError } from "./errors.ts";
+import { ERRNO, KernelError, SyscallError, VerifierError } from "./errors.ts";
 import { explainCoreFailure } from "../../btf/core/explain.ts";
 import { kernelBtf } from "./kernel_btf.ts";
 import { isPerCpu, KernelMap, makePinDir, possibleCpus } from "./map.ts";
@@ -282,7 +281,8 @@ class LoadState {
       }
     }
     for (const name of Object.keys(this.options.attachTo ?? {})) {
-      if (!this.spec.programs.has(name)) {
+      const ps = this.spec.programs.get(name);
+      if (ps === undefined) {
         throw new KernelError(
           "KERNEL_NO_PROGRAM",
           `options.attachTo: no program ${JSON.stringify(name)} (programs: ${
@@ -290,9 +290,6 @@ class LoadState {
           })`,
         );
       }
-    }
-    for (const name of Object.keys(this.options.attachTo ?? {})) {
-      const ps = this.spec.programs.get(name)!;
       if (ps.type !== ProgramType.TRACING && ps.type !== ProgramType.LSM) {
         this.diagnostics.push(
           `options.attachTo.${name}: a ${
