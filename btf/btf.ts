@@ -322,6 +322,11 @@ export class Btf {
     }
   }
 
+  /** IDs of the types {@link replaceType} replaced, ascending. */
+  replacedIds(): number[] {
+    return this.#overrides === undefined ? [] : [...this.#overrides.keys()].sort((a, b) => a - b);
+  }
+
   /**
    * Replace a type of this blob (not the base's): {@link type},
    * {@link types}, {@link kindOf}, {@link nameOf}, the name index and the

@@ -628,4 +628,31 @@ test("object BTF: preparation is cached by content, not by spec object", async (
     prepareObjectBtf(a, {}),
     "other content, another blob",
   );
+  // The cache key samples the bytes: a change at every position must still miss.
+  const { Btf } = await import("../btf/btf.ts");
+  const base = a.btf!;
+  const cached = prepareObjectBtf(a, {});
+  let checked = 0;
+  for (let at = base.bytes.length - 1; at >= 24; at -= 97) {
+    const changed = base.bytes.slice();
+    changed[at] ^= 0x40;
+    let edited;
+    try {
+      edited = Btf.parse(changed);
+      for (const id of base.replacedIds()) edited.replaceType(id, base.type(id));
+    } catch {
+      continue; // not a valid blob any more: nothing to prepare
+    }
+    const spec = a.copy();
+    spec.btf = edited;
+    let prepared;
+    try {
+      prepared = prepareObjectBtf(spec, {});
+    } catch {
+      continue; // e.g. a name the sanitiser refuses
+    }
+    assert.notEqual(prepared, cached, `byte ${at} changed, yet the cached blob came back`);
+    checked++;
+  }
+  assert.ok(checked > 5, `only ${checked} edited blobs were checked`);
 });

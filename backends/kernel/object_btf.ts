@@ -37,7 +37,7 @@
 
 import { Btf } from "../../btf/btf.ts";
 import { type BtfBuilder, type BtfStringTable, stringTableOf } from "../../btf/builder.ts";
-import { type BtfDatasec, BtfKind, BtfVarLinkage } from "../../btf/types.ts";
+import { BtfKind, BtfVarLinkage } from "../../btf/types.ts";
 import {
   BPF_FUNC_INFO_SIZE,
   BPF_LINE_INFO_SIZE,
@@ -110,7 +110,10 @@ export interface PreparedObjectBtf {
 }
 
 /** Prepared blobs by BTF content, options and line strings, least recently used first. */
-const prepared = new Map<string, PreparedObjectBtf>();
+const prepared = new Map<
+  string,
+  { source: Uint8Array; texts: readonly string[]; result: PreparedObjectBtf }
+>();
 
 /**
  * The object's BTF prepared for this kernel (see the module docs) and
@@ -173,20 +176,23 @@ export function prepareObjectBtf(
   if (source === undefined) throw new KernelError("KERNEL_NO_BTF", "the object has no BTF");
   const texts = lineTexts(spec);
   // Keyed by content, not by object: a service that parses the same object
-  // again (or a fresh spec per load) prepares its BTF once.
-  const key = `${contentKey(source)}|${JSON.stringify(sanitize)}|${hashStrings(texts)}`;
+  // again (or a fresh spec per load) prepares its BTF once. The key is cheap
+  // (sizes, a sample of the bytes, the overrides); a hit is confirmed by
+  // comparing the bytes and texts themselves, which costs less than hashing
+  // them.
+  const key = `${sampleKey(source)}|${JSON.stringify(sanitize)}|${texts.length}`;
   const hit = prepared.get(key);
-  if (hit !== undefined) {
+  if (hit !== undefined && sameBytes(hit.source, source.bytes) && sameTexts(hit.texts, texts)) {
     // Refresh its place: the cache drops the least recently used entry.
     prepared.delete(key);
     prepared.set(key, hit);
-    return hit;
+    return hit.result;
   }
   let result: PreparedObjectBtf;
   try {
     const b = sanitizeBtf(placeStrayExterns(fixupExterns(source)), sanitize);
     // Sorted, so strings a hand-built spec lacks are appended in a stable order.
-    for (const t of texts.sort()) b.addString(t);
+    for (const t of [...texts].sort()) b.addString(t);
     const blob = marshalBtf(b, {
       littleEndian: HOST_LITTLE_ENDIAN,
       strings: "keep",
@@ -198,7 +204,8 @@ export function prepareObjectBtf(
     if (err instanceof TsbpfError) err.addContext("preparing object BTF");
     throw err;
   }
-  prepared.set(key, result);
+  prepared.delete(key);
+  prepared.set(key, { source: source.bytes.slice(), texts, result });
   if (prepared.size > PREPARED_CACHE_SIZE) prepared.delete(prepared.keys().next().value!);
   return result;
 }
@@ -207,62 +214,44 @@ export function prepareObjectBtf(
 const PREPARED_CACHE_SIZE = 64;
 
 /**
- * The content of a spec's BTF: its bytes, plus the DATASEC sizes and
- * offsets the pipeline filled in from the ELF (overrides the bytes lack),
- * as two independent 32-bit hashes and the length.
+ * A key for a spec's BTF that two different contents rarely share: the
+ * length, a few words sampled from the bytes, and the types the pipeline
+ * replaced (DATASEC sizes and offsets filled in from the ELF), which the
+ * bytes lack. Equal keys are confirmed with {@link sameBytes}.
  */
-function contentKey(btf: Btf): string {
+function sampleKey(btf: Btf): string {
   const bytes = btf.bytes;
   const len = bytes.length;
-  // Word at a time: a quarter of the rounds of a byte-wise hash. The words
-  // are read in host order; the key only has to be stable within a process.
-  const words = len >>> 2;
   let a = 0x811c9dc5;
-  let b = 0x9e3779b9;
-  if ((bytes.byteOffset & 3) === 0) {
-    const w32 = new Int32Array(bytes.buffer, bytes.byteOffset, words);
-    for (let i = 0; i < words; i++) {
-      const w = w32[i];
-      a = Math.imul(a ^ w, 0x01000193);
-      b = Math.imul(b + w, 0x85ebca6b) ^ (b >>> 13);
-    }
-  } else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, len);
-    for (let i = 0; i < words; i++) {
-      const w = view.getInt32(i * 4, true);
-      a = Math.imul(a ^ w, 0x01000193);
-      b = Math.imul(b + w, 0x85ebca6b) ^ (b >>> 13);
-    }
-  }
-  for (let i = words * 4; i < len; i++) {
-    a = Math.imul(a ^ bytes[i], 0x01000193);
-    b = Math.imul(b + bytes[i], 0x85ebca6b) ^ (b >>> 13);
-  }
-  for (let id = btf.firstId; id <= btf.lastId; id++) {
-    if (btf.kindOf(id) !== BtfKind.DATASEC) continue;
-    const ds = btf.type(id) as BtfDatasec;
-    a = Math.imul(a ^ id, 0x01000193);
-    b = Math.imul(b + id, 0x85ebca6b) ^ (b >>> 13);
-    a = Math.imul(a ^ ds.size, 0x01000193);
-    b = Math.imul(b + ds.size, 0x85ebca6b) ^ (b >>> 13);
-    for (const v of ds.vars) {
-      a = Math.imul(a ^ v.offset, 0x01000193);
-      b = Math.imul(b + v.offset, 0x85ebca6b) ^ (b >>> 13);
-      a = Math.imul(a ^ v.size, 0x01000193);
-      b = Math.imul(b + v.size, 0x85ebca6b) ^ (b >>> 13);
-    }
-  }
-  return `${len}:${(a >>> 0).toString(16)}:${(b >>> 0).toString(16)}`;
+  // 64 evenly spaced bytes, plus the overrides in full.
+  const step = Math.max(1, Math.floor(len / 64));
+  for (let i = 0; i < len; i += step) a = Math.imul(a ^ bytes[i], 0x01000193);
+  let overrides = "";
+  for (const id of btf.replacedIds()) overrides += JSON.stringify(btf.type(id));
+  return `${len}:${(a >>> 0).toString(16)}:${overrides}`;
 }
 
-/** A short key for a list of strings. */
-function hashStrings(texts: string[]): string {
-  let a = 0x811c9dc5;
-  for (const t of texts) {
-    for (let i = 0; i < t.length; i++) a = Math.imul(a ^ t.charCodeAt(i), 0x01000193);
-    a = Math.imul(a ^ 0xff, 0x01000193);
+/** Whether two byte arrays hold the same bytes (4 at a time where aligned). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const len = a.length;
+  if (len !== b.length) return false;
+  let i = 0;
+  if ((a.byteOffset & 3) === 0 && (b.byteOffset & 3) === 0) {
+    const words = len >>> 2;
+    const wa = new Int32Array(a.buffer, a.byteOffset, words);
+    const wb = new Int32Array(b.buffer, b.byteOffset, words);
+    for (let w = 0; w < words; w++) if (wa[w] !== wb[w]) return false;
+    i = words * 4;
   }
-  return `${texts.length}:${(a >>> 0).toString(16)}`;
+  for (; i < len; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether two string lists are equal, element by element. */
+function sameTexts(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
