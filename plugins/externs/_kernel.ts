@@ -7,7 +7,7 @@
  */
 
 import type { Btf } from "../../btf/btf.ts";
-import { BtfKind, btfKindName } from "../../btf/types.ts";
+import { type BtfKind, btfKindName } from "../../btf/types.ts";
 import { KernelBtfCache } from "../../backends/kernel/kernel_btf.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 
@@ -67,69 +67,6 @@ export function findKernelType(
     if (own !== undefined) return { btf, id: own, module };
   }
   return undefined;
-}
-
-const MAX_DEPTH = 32;
-
-/**
- * libbpf's `__bpf_core_types_are_compat`: after modifiers and typedefs the
- * kinds match (any enum with any enum); integers are compatible unless
- * bitfield-like; pointers and arrays compare what they point at / hold;
- * prototypes compare return and parameter types and their count. Unlike
- * libbpf, named structs, unions, enums and forward declarations must also
- * share their essential name (`task_struct___old` is `task_struct`), and a
- * forward declaration matches a struct or union of its name.
- */
-export function typesAreCompatible(
-  local: Btf,
-  localId: number,
-  target: Btf,
-  targetId: number,
-  depth = 0,
-): boolean {
-  if (depth > MAX_DEPTH) return false;
-  const lid = local.skipTypedefs(localId);
-  const tid = target.skipTypedefs(targetId);
-  if (lid === 0 || tid === 0) return lid === tid;
-  const l = local.type(lid);
-  const t = target.type(tid);
-  const anyEnum = (k: BtfKind) => k === BtfKind.ENUM || k === BtfKind.ENUM64;
-  const composite = (k: BtfKind) => k === BtfKind.STRUCT || k === BtfKind.UNION;
-  const fwdMatch = (l.kind === BtfKind.FWD && composite(t.kind)) ||
-    (t.kind === BtfKind.FWD && composite(l.kind));
-  if (l.kind !== t.kind && !(anyEnum(l.kind) && anyEnum(t.kind)) && !fwdMatch) return false;
-  switch (l.kind) {
-    case BtfKind.STRUCT:
-    case BtfKind.UNION:
-    case BtfKind.ENUM:
-    case BtfKind.ENUM64:
-    case BtfKind.FWD:
-      return l.name === "" || t.name === "" || essential(l.name) === essential(t.name);
-    case BtfKind.INT:
-      return l.bitOffset === 0 && t.kind === BtfKind.INT && t.bitOffset === 0;
-    case BtfKind.FLOAT:
-      return true;
-    case BtfKind.PTR:
-      return t.kind === BtfKind.PTR && typesAreCompatible(local, l.type, target, t.type, depth + 1);
-    case BtfKind.ARRAY:
-      return t.kind === BtfKind.ARRAY &&
-        typesAreCompatible(local, l.type, target, t.type, depth + 1);
-    case BtfKind.FUNC_PROTO: {
-      if (t.kind !== BtfKind.FUNC_PROTO || l.params.length !== t.params.length) return false;
-      if (!typesAreCompatible(local, l.returnType, target, t.returnType, depth + 1)) return false;
-      return l.params.every((p, i) =>
-        typesAreCompatible(local, p.type, target, t.params[i].type, depth + 1)
-      );
-    }
-    default:
-      return false;
-  }
-}
-
-/** A name without its `___flavour` suffix. */
-function essential(name: string): string {
-  const at = name.indexOf("___");
-  return at > 0 ? name.slice(0, at) : name;
 }
 
 /** `[12] struct rq` for messages. */

@@ -41,8 +41,8 @@ import {
   findKernelType,
   type KernelBtfSource,
   type KernelType,
-  typesAreCompatible,
 } from "./_kernel.ts";
+import { typesAreCompat } from "../../btf/core/compat.ts";
 import { ExternError } from "./errors.ts";
 import { type ExternFileReader, kallsymsAddress, readKallsyms } from "./kallsyms.ts";
 import { recordUnresolved } from "./metadata.ts";
@@ -113,7 +113,10 @@ export function resolveKernelBtf(
   }
   const local = btf.type(decl.btfId) as { type: number };
   const target = found.btf.type(found.id) as { type: number };
-  if (!typesAreCompatible(btf, local.type, found.btf, target.type)) {
+  // libbpf checks ksym VARs and kfunc prototypes with bpf_core_types_are_compat,
+  // both sides past modifiers and typedefs (skip_mods_and_typedefs).
+  const targetId = found.btf.skipTypedefs(target.type);
+  if (!typesAreCompat(btf, btf.skipTypedefs(local.type), { btf: found.btf, id: targetId })) {
     if (decl.isFunc && decl.weak) return { kind: "zero" };
     throw new ExternError(
       "EXTERN_INCOMPATIBLE",

@@ -50,7 +50,7 @@ export {
 } from "./kallsyms.ts";
 export { EXTERNS_METADATA_KEY, unresolvedReason } from "./metadata.ts";
 export { ExternError } from "./errors.ts";
-export { type KernelBtfSource, typesAreCompatible } from "./_kernel.ts";
+export type { KernelBtfSource } from "./_kernel.ts";
 
 /** Options of {@link externPlugins}. */
 export interface ExternPluginsOptions {
