@@ -37,6 +37,7 @@ import {
   LINE_COL_SHIFT,
   LINE_INFO_MIN_SIZE,
 } from "./ext.ts";
+import { putU32 } from "../internal/bytes.ts";
 
 /** `sizeof(struct bpf_func_info)`: the kernel's `func_info_rec_size`. */
 export const BPF_FUNC_INFO_SIZE = 8;
@@ -80,14 +81,12 @@ export function encodeFuncInfo(
   records: readonly FuncInfoInput[],
   littleEndian: boolean,
 ): Uint8Array {
-  const buffer = new ArrayBuffer(records.length * BPF_FUNC_INFO_SIZE);
-  const out = new Uint8Array(buffer);
-  const view = new DataView(buffer);
+  const out = new Uint8Array(records.length * BPF_FUNC_INFO_SIZE);
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
     const p = i * BPF_FUNC_INFO_SIZE;
-    view.setUint32(p, kernelInsn(rec.insnOff, "func_info", i), littleEndian);
-    view.setUint32(p + 4, u32(rec.typeId, "func_info", i, "typeId"), littleEndian);
+    putU32(out, p, kernelInsn(rec.insnOff, "func_info", i), littleEndian);
+    putU32(out, p + 4, u32(rec.typeId, "func_info", i, "typeId"), littleEndian);
   }
   return out;
 }
@@ -104,16 +103,14 @@ export function encodeLineInfo(
   records: readonly LineInfoInput[],
   littleEndian: boolean,
 ): Uint8Array {
-  const buffer = new ArrayBuffer(records.length * BPF_LINE_INFO_SIZE);
-  const out = new Uint8Array(buffer);
-  const view = new DataView(buffer);
+  const out = new Uint8Array(records.length * BPF_LINE_INFO_SIZE);
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
     const p = i * BPF_LINE_INFO_SIZE;
-    view.setUint32(p, kernelInsn(rec.insnOff, "line_info", i), littleEndian);
-    view.setUint32(p + 4, u32(rec.fileNameOff, "line_info", i, "fileNameOff"), littleEndian);
-    view.setUint32(p + 8, u32(rec.lineOff, "line_info", i, "lineOff"), littleEndian);
-    view.setUint32(p + 12, lineCol(rec.line, rec.column, "line_info", i), littleEndian);
+    putU32(out, p, kernelInsn(rec.insnOff, "line_info", i), littleEndian);
+    putU32(out, p + 4, u32(rec.fileNameOff, "line_info", i, "fileNameOff"), littleEndian);
+    putU32(out, p + 8, u32(rec.lineOff, "line_info", i, "lineOff"), littleEndian);
+    putU32(out, p + 12, lineCol(rec.line, rec.column, "line_info", i), littleEndian);
   }
   return out;
 }

@@ -29,6 +29,7 @@
 import { IsaError } from "../errors/mod.ts";
 import type { Instruction } from "./instruction.ts";
 import { LD_IMM64_OPCODE } from "./opcodes.ts";
+import { putU16, putU32 } from "../internal/bytes.ts";
 
 /** Options of {@link decodeInstructions}. */
 export interface DecodeOptions {
@@ -126,10 +127,7 @@ export function encodeInstructions(
   for (let i = 0; i < insns.length; i++) {
     if (insns[i].opcode === LD_IMM64_OPCODE) slots++;
   }
-  // ArrayBuffer first: a small Uint8Array would be moved off the heap by `.buffer`.
-  const buffer = new ArrayBuffer(slots * 8);
-  const bytes = new Uint8Array(buffer);
-  const view = new DataView(buffer);
+  const bytes = new Uint8Array(slots * 8);
   const littleEndian = options.littleEndian === true;
   const dstShift = littleEndian ? 0 : 4;
   const srcShift = littleEndian ? 4 : 0;
@@ -145,8 +143,8 @@ export function encodeInstructions(
     }
     bytes[pos] = opcode;
     bytes[pos + 1] = (dst << dstShift) | (src << srcShift);
-    view.setInt16(pos + 2, offset, littleEndian);
-    view.setInt32(pos + 4, imm, littleEndian);
+    putU16(bytes, pos + 2, offset, littleEndian);
+    putU32(bytes, pos + 4, imm, littleEndian);
     pos += 8;
     if (opcode !== LD_IMM64_OPCODE) continue;
     const immHi = ins.immHi ?? 0;
@@ -161,9 +159,9 @@ export function encodeInstructions(
       }
       bytes[pos] = slot.opcode;
       bytes[pos + 1] = (slot.dst << dstShift) | (slot.src << srcShift);
-      view.setInt16(pos + 2, slot.offset, littleEndian);
+      putU16(bytes, pos + 2, slot.offset, littleEndian);
     }
-    view.setInt32(pos + 4, immHi, littleEndian);
+    putU32(bytes, pos + 4, immHi, littleEndian);
     pos += 8;
   }
   return bytes;
