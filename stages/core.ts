@@ -12,7 +12,6 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
 import { Btf } from "../btf/btf.ts";
 import {
   type CoreCandidate,
@@ -34,7 +33,12 @@ import { readElf } from "../elf/mod.ts";
 import { TsbpfError, withContext } from "../errors/mod.ts";
 import type { Instruction } from "../isa/instruction.ts";
 import { slotCount } from "../isa/opcodes.ts";
-import { kernelBtf, kernelModuleBtf, kernelModuleNames } from "../backends/kernel/kernel_btf.ts";
+import {
+  kernelBtf,
+  kernelModuleBtf,
+  kernelModuleNames,
+  readFileBytes,
+} from "../backends/kernel/kernel_btf.ts";
 import type { CoreLoadOptions, LoadContext } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
@@ -197,8 +201,7 @@ export function loadTargetBtf(source: Btf | Uint8Array | string): CoreTarget {
   let bytes: Uint8Array;
   if (typeof source === "string") {
     try {
-      const buf = readFileSync(source);
-      bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      bytes = readFileBytes(source);
     } catch (err) {
       throw new CoreError(
         "CORE_TARGET_BTF",

@@ -37,7 +37,11 @@ export interface KernelBtfCacheOptions {
   dir?: string;
 }
 
-function defaultReader(path: string): Uint8Array {
+/**
+ * A whole file as bytes (`readFileSync` without Node's `Buffer` type): the
+ * one reader kernel BTF, kconfig, kallsyms and CO-RE target files use.
+ */
+export function readFileBytes(path: string): Uint8Array {
   const buf = readFileSync(path);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
@@ -76,7 +80,7 @@ export class KernelBtfCache {
 
   /** A cache reading with `options.readFile` from `options.dir`. */
   constructor(options: KernelBtfCacheOptions = {}) {
-    this.#readFile = options.readFile ?? defaultReader;
+    this.#readFile = options.readFile ?? readFileBytes;
     this.#dir = options.dir ?? KERNEL_BTF_DIR;
   }
 

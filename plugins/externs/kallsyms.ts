@@ -6,20 +6,14 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
+import { type FileReader, readFileBytes } from "../../backends/kernel/kernel_btf.ts";
 import { ExternError } from "./errors.ts";
 
 /** Where the kernel lists its symbols. */
 export const KALLSYMS_PATH = "/proc/kallsyms";
 
-/** Reads a whole file (tests pass a fake). */
-export type ExternFileReader = (path: string) => Uint8Array;
-
-/** `readFileSync` as bytes. */
-export function readFileBytes(path: string): Uint8Array {
-  const buf = readFileSync(path);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
+/** Reads a whole file (tests pass a fake); the kernel BTF cache's reader type. */
+export type ExternFileReader = FileReader;
 
 /**
  * Addresses of the `wanted` symbols in kallsyms text (`addr type name

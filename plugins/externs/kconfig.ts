@@ -43,7 +43,8 @@ import {
 } from "./_externs.ts";
 import { defaultKernelBtf, type KernelBtfSource } from "./_kernel.ts";
 import { ExternError } from "./errors.ts";
-import { type ExternFileReader, readFileBytes, readKallsyms, syscallPrefix } from "./kallsyms.ts";
+import { readFileBytes } from "../../backends/kernel/kernel_btf.ts";
+import { type ExternFileReader, readKallsyms, syscallPrefix } from "./kallsyms.ts";
 import { recordUnresolved } from "./metadata.ts";
 
 /** A kconfig value as overrides give it: `.config` text (`y`, `m`, `42`, `"str"`), a number or a boolean. */
