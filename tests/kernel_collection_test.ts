@@ -552,6 +552,35 @@ test("kernelBackend: the `kernel` Backend with checked options", opts, async () 
   });
 });
 
+test("kernelBackend: per-load selection options are passed on and checked", opts, async () => {
+  const backend = kernelBackend();
+  const s = await spec("socket_filter.o");
+  {
+    using coll = await backend.load(s, { include: ["socket_*"], optional: true });
+    assert.deepEqual([...coll.programs.keys()], ["socket_len"]);
+    assert.deepEqual(coll.report.map((r) => [r.name, r.status]), [["socket_len", "loaded"]]);
+  }
+  {
+    using coll = await backend.load(s, { exclude: ["socket_*"] });
+    assert.deepEqual([...coll.programs.keys()], []);
+    assert.equal(coll.report[0].reason, "excluded");
+  }
+  const bad: [Record<string, unknown>, string][] = [
+    [{ include: "socket_*" }, "options.include"],
+    [{ exclude: [1] }, "options.exclude"],
+    [{ optional: "yes" }, "options.optional"],
+    [{ attachTo: { socket_len: 3 } }, "options.attachTo"],
+    [{ attachTo: ["x"] }, "options.attachTo"],
+  ];
+  for (const [options, path] of bad) {
+    await rejects(backend.load(s, options), (err) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.equal(err.code, "CONFIG_TYPE");
+      assert.equal(err.path, path);
+    });
+  }
+});
+
 test("kernelBackendFactory rejects bad options with ConfigError paths", () => {
   const cases: [Record<string, unknown>, string, string][] = [
     [{ pinPath: 3 }, "backend.options.pinPath", "CONFIG_TYPE"],

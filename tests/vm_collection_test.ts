@@ -8,6 +8,7 @@ import { CollectionSpec, ProgramSpec } from "../collection/spec.ts";
 import { ProgramType } from "../collection/types.ts";
 import type { Instruction } from "../isa/instruction.ts";
 import { Loader } from "../plugins/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { loadVmCollection } from "../backends/vm/collection.ts";
 import { VmError } from "../backends/vm/errors.ts";
 import { VmMemory } from "../backends/vm/memory.ts";
@@ -223,4 +224,23 @@ test("vm collection: 1,000 load/run/close cycles, good and failing, leave the ar
   assert.equal(memory.regionCount, regions, "every region unmapped");
   assert.equal(memory.regionCount, 0);
   assert.equal(memory.heapTop, top, "freed blocks reused: the arena did not grow");
+});
+
+test("vm backend: per-load selection options are passed on and checked", async () => {
+  const backend = Loader.create().backend("vm", {});
+  const s = await spec("xdp_counter.o");
+  {
+    using coll = await backend.load(s, { exclude: ["xdp_*"], optional: ["x*"] }) as ReturnType<
+      typeof loadVmCollection
+    >;
+    assert.deepEqual([...coll.programs.keys()], []);
+    assert.equal(coll.report[0].reason, "excluded");
+  }
+  for (const bad of [{ include: "xdp_*" }, { optional: "yes" }, { exclude: [1] }]) {
+    await assert.rejects(backend.load(s, bad), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.path ?? "", /^options\.(include|optional|exclude)/);
+      return true;
+    });
+  }
 });
