@@ -82,13 +82,35 @@ export function encodeFuncInfo(
   littleEndian: boolean,
 ): Uint8Array {
   const out = new Uint8Array(records.length * BPF_FUNC_INFO_SIZE);
+  encodeFuncInfoInto(records, out, { offset: 0, littleEndian });
+  return out;
+}
+
+/** Where the `…Into` encoders write: a byte offset in the target and the byte order. */
+export interface InfoEncodeIntoOptions {
+  /** Byte offset in the target of the first record. */
+  offset: number;
+  /** Byte order of the records. */
+  littleEndian: boolean;
+}
+
+/**
+ * {@link encodeFuncInfo} into `out` at `options.offset`, which must have
+ * room for `records.length * BPF_FUNC_INFO_SIZE` bytes (the kernel backend
+ * writes straight into its syscall staging area: no array per program).
+ */
+export function encodeFuncInfoInto(
+  records: readonly FuncInfoInput[],
+  out: Uint8Array,
+  options: InfoEncodeIntoOptions,
+): void {
+  const { offset, littleEndian } = options;
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
-    const p = i * BPF_FUNC_INFO_SIZE;
+    const p = offset + i * BPF_FUNC_INFO_SIZE;
     putU32(out, p, kernelInsn(rec.insnOff, "func_info", i), littleEndian);
     putU32(out, p + 4, u32(rec.typeId, "func_info", i, "typeId"), littleEndian);
   }
-  return out;
 }
 
 /**
@@ -104,15 +126,50 @@ export function encodeLineInfo(
   littleEndian: boolean,
 ): Uint8Array {
   const out = new Uint8Array(records.length * BPF_LINE_INFO_SIZE);
+  encodeLineInfoInto(records, out, { offset: 0, littleEndian });
+  return out;
+}
+
+/**
+ * {@link encodeLineInfo} into `out` at `options.offset`, which must have
+ * room for `records.length * BPF_LINE_INFO_SIZE` bytes.
+ */
+export function encodeLineInfoInto(
+  records: readonly LineInfoInput[],
+  out: Uint8Array,
+  options: InfoEncodeIntoOptions,
+): void {
+  const { offset, littleEndian } = options;
   for (let i = 0; i < records.length; i++) {
     const rec = records[i];
-    const p = i * BPF_LINE_INFO_SIZE;
+    const p = offset + i * BPF_LINE_INFO_SIZE;
     putU32(out, p, kernelInsn(rec.insnOff, "line_info", i), littleEndian);
     putU32(out, p + 4, u32(rec.fileNameOff, "line_info", i, "fileNameOff"), littleEndian);
     putU32(out, p + 8, u32(rec.lineOff, "line_info", i, "lineOff"), littleEndian);
     putU32(out, p + 12, lineCol(rec.line, rec.column, "line_info", i), littleEndian);
   }
-  return out;
+}
+
+/**
+ * Check `records` as {@link encodeFuncInfo} would, without writing them:
+ * the same `BtfError`s, before any bytes are produced.
+ */
+export function checkFuncInfo(records: readonly FuncInfoInput[]): void {
+  for (let i = 0; i < records.length; i++) {
+    kernelInsn(records[i].insnOff, "func_info", i);
+    u32(records[i].typeId, "func_info", i, "typeId");
+  }
+}
+
+/** Check `records` as {@link encodeLineInfo} would, without writing them. */
+export function checkLineInfo(records: readonly LineInfoInput[]): void {
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i];
+    kernelInsn(rec.insnOff, "line_info", i);
+    u32(rec.fileNameOff, "line_info", i, "fileNameOff");
+    u32(rec.lineOff, "line_info", i, "lineOff");
+    lineCol(rec.line, rec.column, "line_info", i);
+  }
 }
 
 /** Records of a `.BTF.ext` to write, by ELF section name; strings as text. */

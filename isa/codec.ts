@@ -123,15 +123,42 @@ export function encodeInstructions(
   insns: readonly Instruction[],
   options: EncodeOptions,
 ): Uint8Array {
+  const bytes = new Uint8Array(encodedSize(insns));
+  encodeInstructionsInto(insns, bytes, { offset: 0, littleEndian: options.littleEndian });
+  return bytes;
+}
+
+/** Bytes {@link encodeInstructions} makes of `insns`: 8 a slot, `ld_imm64` two slots. */
+export function encodedSize(insns: readonly Instruction[]): number {
   let slots = insns.length;
   for (let i = 0; i < insns.length; i++) {
     if (insns[i].opcode === LD_IMM64_OPCODE) slots++;
   }
-  const bytes = new Uint8Array(slots * 8);
+  return slots * 8;
+}
+
+/** Options of {@link encodeInstructionsInto}. */
+export interface EncodeIntoOptions extends EncodeOptions {
+  /** Byte offset in the target of the first slot. */
+  offset: number;
+}
+
+/**
+ * {@link encodeInstructions} into `bytes` at `options.offset`, which must
+ * have room for {@link encodedSize} bytes; returns the offset after the
+ * last slot. The kernel backend encodes straight into its syscall staging
+ * area this way, with no array per program.
+ */
+export function encodeInstructionsInto(
+  insns: readonly Instruction[],
+  bytes: Uint8Array,
+  options: EncodeIntoOptions,
+): number {
   const littleEndian = options.littleEndian === true;
   const dstShift = littleEndian ? 0 : 4;
   const srcShift = littleEndian ? 4 : 0;
-  let pos = 0;
+  const start = options.offset;
+  let pos = start;
   for (let i = 0; i < insns.length; i++) {
     const ins = insns[i];
     const { opcode, dst, src, offset, imm } = ins;
@@ -139,7 +166,7 @@ export function encodeInstructions(
       (opcode & 0xff) !== opcode || (dst & 0x0f) !== dst || (src & 0x0f) !== src ||
       ((offset << 16) >> 16) !== offset || ((imm | 0) !== imm && imm >>> 0 !== imm)
     ) {
-      throw fieldRangeError(ins, i, pos);
+      throw fieldRangeError(ins, i, pos - start);
     }
     bytes[pos] = opcode;
     bytes[pos + 1] = (dst << dstShift) | (src << srcShift);
@@ -148,23 +175,30 @@ export function encodeInstructions(
     pos += 8;
     if (opcode !== LD_IMM64_OPCODE) continue;
     const immHi = ins.immHi ?? 0;
-    if ((immHi | 0) !== immHi && immHi >>> 0 !== immHi) throw fieldRangeError(ins, i, pos - 8);
+    if ((immHi | 0) !== immHi && immHi >>> 0 !== immHi) {
+      throw fieldRangeError(ins, i, pos - 8 - start);
+    }
     const slot = ins.secondSlot;
     if (slot !== undefined) {
       if (
         (slot.opcode & 0xff) !== slot.opcode || (slot.dst & 0x0f) !== slot.dst ||
         (slot.src & 0x0f) !== slot.src || ((slot.offset << 16) >> 16) !== slot.offset
       ) {
-        throw fieldRangeError(ins, i, pos - 8);
+        throw fieldRangeError(ins, i, pos - 8 - start);
       }
       bytes[pos] = slot.opcode;
       bytes[pos + 1] = (slot.dst << dstShift) | (slot.src << srcShift);
       putU16(bytes, pos + 2, slot.offset, littleEndian);
+    } else {
+      bytes[pos] = 0;
+      bytes[pos + 1] = 0;
+      bytes[pos + 2] = 0;
+      bytes[pos + 3] = 0;
     }
     putU32(bytes, pos + 4, immHi, littleEndian);
     pos += 8;
   }
-  return bytes;
+  return pos;
 }
 
 /** Describe which field of `ins` is out of range; kept out of the hot loop. */

@@ -21,8 +21,13 @@
 
 export type { Instruction, SecondSlot } from "./instruction.ts";
 export * from "./opcodes.ts";
-export { decodeInstructions, encodeInstructions } from "./codec.ts";
-export type { DecodeOptions, EncodeOptions } from "./codec.ts";
+export {
+  decodeInstructions,
+  encodedSize,
+  encodeInstructions,
+  encodeInstructionsInto,
+} from "./codec.ts";
+export type { DecodeOptions, EncodeIntoOptions, EncodeOptions } from "./codec.ts";
 export { disassemble, formatInstruction } from "./disasm.ts";
 export type { DisasmSymbol, DisassembleOptions, FormatOptions } from "./disasm.ts";
 export { assemble, type AssembleOptions, formatAsm, type FormatAsmOptions } from "./asm.ts";

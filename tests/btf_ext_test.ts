@@ -17,9 +17,13 @@ import {
 } from "../btf/ext.ts";
 import {
   type BtfExtSource,
+  checkFuncInfo,
+  checkLineInfo,
   encodeBtfExt,
   encodeFuncInfo,
+  encodeFuncInfoInto,
   encodeLineInfo,
+  encodeLineInfoInto,
 } from "../btf/ext_encode.ts";
 import { BtfError } from "../errors/mod.ts";
 import { fixtureObjects, fixturePath, haveCommand, readFixture } from "./_util.ts";
@@ -843,6 +847,25 @@ test("encodeFuncInfo and encodeLineInfo write bpf_func_info / bpf_line_info with
   expectBtfError(() => encodeLineInfo([{ ...lines[0], line: 1 << 22 }], true), "BTF_EXT_BAD_LINE");
   expectBtfError(() => encodeLineInfo([{ ...lines[0], column: 1024 }], true), "BTF_EXT_BAD_LINE");
   expectBtfError(() => encodeLineInfo([{ ...lines[0], lineOff: 0.5 }], true), "BTF_EXT_BAD_VALUE");
+});
+
+test("the Into encoders write the same records at an offset, and check* throws what encode* throws", () => {
+  const funcs = [{ insnOff: 0, typeId: 7 }, { insnOff: 128, typeId: 9 }];
+  const lines = [{ insnOff: 40, fileNameOff: 10, lineOff: 30, line: 12, column: 4 }];
+  for (const littleEndian of [true, false]) {
+    const out = new Uint8Array(5 + 16 + 16).fill(0xee);
+    encodeFuncInfoInto(funcs, out, { offset: 5, littleEndian });
+    encodeLineInfoInto(lines, out, { offset: 21, littleEndian });
+    assert.deepEqual(out.subarray(0, 5), new Uint8Array(5).fill(0xee), "bytes before untouched");
+    assert.deepEqual(out.subarray(5, 21), encodeFuncInfo(funcs, littleEndian));
+    assert.deepEqual(out.subarray(21), encodeLineInfo(lines, littleEndian));
+  }
+  checkFuncInfo(funcs);
+  checkLineInfo(lines);
+  expectBtfError(() => checkFuncInfo([{ insnOff: 12, typeId: 1 }]), "BTF_EXT_BAD_INSN_OFF");
+  expectBtfError(() => checkFuncInfo([{ insnOff: 0, typeId: 2 ** 32 }]), "BTF_EXT_BAD_VALUE");
+  expectBtfError(() => checkLineInfo([{ ...lines[0], column: 1024 }]), "BTF_EXT_BAD_LINE");
+  expectBtfError(() => checkLineInfo([{ ...lines[0], fileNameOff: -1 }]), "BTF_EXT_BAD_VALUE");
 });
 
 test("a fixture's parsed records encode straight into the kernel arrays", () => {

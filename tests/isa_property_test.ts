@@ -4,7 +4,9 @@ import fc from "fast-check";
 import {
   decodeInstructions,
   disassemble,
+  encodedSize,
   encodeInstructions,
+  encodeInstructionsInto,
   formatInstruction,
   type Instruction,
   type SecondSlot,
@@ -104,6 +106,28 @@ test("isa property: decode(encode(instructions)) is the instructions, both byte 
       assert.deepEqual(decoded, expected);
     }),
     { numRuns: 4000 },
+  );
+});
+
+test("isa property: encodeInstructionsInto writes encodeInstructions' bytes at any offset over any garbage", () => {
+  fc.assert(
+    fc.property(
+      fc.array(instruction, { maxLength: 30 }),
+      fc.boolean(),
+      fc.nat({ max: 64 }),
+      fc.integer({ min: 0, max: 255 }),
+      (insns, littleEndian, offset, fill) => {
+        const want = encodeInstructions(insns, { littleEndian });
+        assert.equal(encodedSize(insns), want.byteLength);
+        const out = new Uint8Array(offset + want.byteLength + 8).fill(fill);
+        const end = encodeInstructionsInto(insns, out, { offset, littleEndian });
+        assert.equal(end, offset + want.byteLength);
+        assert.deepEqual(out.subarray(offset, end), want);
+        assert.ok(out.subarray(0, offset).every((b) => b === fill), "nothing before the offset");
+        assert.ok(out.subarray(end).every((b) => b === fill), "nothing after the end");
+      },
+    ),
+    { numRuns: 2000 },
   );
 });
 

@@ -29,7 +29,7 @@ import {
 } from "../backends/kernel/probes.ts";
 import { funcAndLineInfo, loadObjectBtf, prepareObjectBtf } from "../backends/kernel/object_btf.ts";
 import { type Syscalls, syscalls } from "../backends/kernel/syscalls.ts";
-import { progLoad } from "../backends/kernel/sys.ts";
+import { type AttrPayload, progLoad } from "../backends/kernel/sys.ts";
 import { encodeInstructions } from "../isa/codec.ts";
 import { fixtureObjects, readFixture } from "./_util.ts";
 
@@ -447,18 +447,18 @@ test("object BTF: func/line info of every fixture program", async () => {
       const info = funcAndLineInfo(prog, prepared.strings);
       assert.equal(info.funcInfoCount, funcs, `${name} ${prog.name}`);
       assert.equal(info.lineInfoCount, lines, `${name} ${prog.name}`);
-      assert.equal(info.funcInfo.length, funcs * 8);
-      assert.equal(info.lineInfo.length, lines * 16);
+      assert.equal(info.funcInfo.byteLength, funcs * 8);
+      assert.equal(info.lineInfo.byteLength, lines * 16);
       const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
       if (funcs > 0) {
-        const v = new DataView(info.funcInfo.buffer);
+        const v = new DataView(payloadBytes(info.funcInfo).buffer);
         assert.equal(v.getUint32(0, le), 0, `${name} ${prog.name}: first func_info at insn 0`);
         const id = v.getUint32(4, le);
         assert.equal(prepared.btf.kindOf(id), BtfKind.FUNC);
         assert.equal(prepared.btf.nameOf(id), prog.name);
       }
       if (lines > 0) {
-        const v = new DataView(info.lineInfo.buffer);
+        const v = new DataView(payloadBytes(info.lineInfo).buffer);
         assert.equal(v.getUint32(0, le), 0, `${name} ${prog.name}: first line_info at insn 0`);
         const first = prog.instructions.find((i) => i.line !== undefined)!.line!;
         assert.equal(prepared.strings.get(v.getUint32(4, le)), first.fileName);
@@ -506,7 +506,7 @@ test("object BTF: line texts missing from the object are added to the blob", () 
   const prepared = prepareObjectBtf(spec, {});
   const info = funcAndLineInfo(prog, prepared.strings);
   assert.equal(info.lineInfoCount, 2);
-  const v = new DataView(info.lineInfo.buffer);
+  const v = new DataView(payloadBytes(info.lineInfo).buffer);
   const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   assert.equal(v.getUint32(16, le), 2, "ld_imm64 takes two slots");
   assert.equal(prepared.strings.get(v.getUint32(24, le)), "return r;");
@@ -656,3 +656,11 @@ test("object BTF: preparation is cached by content, not by spec object", async (
   }
   assert.ok(checked > 5, `only ${checked} edited blobs were checked`);
 });
+
+// The bytes an attr payload writes, at a non-zero offset to check it is honoured.
+function payloadBytes(p: AttrPayload): Uint8Array {
+  const out = new Uint8Array(p.byteLength + 8).fill(0xaa);
+  p.writeTo(out, 8);
+  assert.ok(out.subarray(0, 8).every((b) => b === 0xaa), "nothing written before the offset");
+  return out.slice(8);
+}

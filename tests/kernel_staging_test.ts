@@ -13,6 +13,7 @@ import {
 import { KernelError } from "../backends/kernel/errors.ts";
 import { type Syscalls, syscalls } from "../backends/kernel/syscalls.ts";
 import {
+  type AttrPayload,
   btfLoad,
   closeFd,
   mapCreate,
@@ -113,6 +114,82 @@ test("staging: buffers over the area's cap are passed by their own address", () 
   });
   assert.equal(progLoad(sys, { prog_type: 1, insns: big, license: "GPL" }), 4);
   assert.ok(sys.addressed.includes(big), "the big buffer was addressed directly");
+});
+
+/** An AttrPayload over `bytes`, counting its writes. */
+function payloadOf(bytes: Uint8Array): AttrPayload & { writes: number } {
+  const p = {
+    byteLength: bytes.byteLength,
+    writes: 0,
+    writeTo(out: Uint8Array, offset: number) {
+      p.writes++;
+      out.set(bytes, offset);
+    },
+  };
+  return p;
+}
+
+test("staging: payloads are written straight into the area, once, after the attr", () => {
+  const funcInfo = new Uint8Array([0, 0, 0, 0, 3, 0, 0, 0]);
+  const lineInfo = new Uint8Array(16).fill(9);
+  let seen: Uint8Array[] = [];
+  const sys = memoryKernel((_cmd, attr, read) => {
+    const at = (f: string) => Number(getU64(PROG_LOAD, attr, f));
+    seen = [
+      read(at("insns"), getU32(PROG_LOAD, attr, "insn_cnt") * 8).slice(),
+      read(at("func_info"), getU32(PROG_LOAD, attr, "func_info_cnt") * 8).slice(),
+      read(at("line_info"), getU32(PROG_LOAD, attr, "line_info_cnt") * 16).slice(),
+    ];
+    return 6;
+  });
+  const payloads = [payloadOf(INSNS), payloadOf(funcInfo), payloadOf(lineInfo)];
+  const fd = progLoad(sys, {
+    prog_type: 1,
+    insns: payloads[0],
+    license: "GPL",
+    prog_btf_fd: 3,
+    func_info: payloads[1],
+    func_info_rec_size: 8,
+    line_info: payloads[2],
+    line_info_rec_size: 16,
+  });
+  assert.equal(fd, 6);
+  assert.deepEqual(seen, [INSNS, funcInfo, lineInfo]);
+  assert.deepEqual(payloads.map((p) => p.writes), [1, 1, 1]);
+  assert.equal(sys.addressed.length, 1, "only the staging area's address");
+});
+
+test("staging: a payload over the area's cap gets an array of its own, alive for the call", () => {
+  const big = new Uint8Array(2 << 20);
+  big.set(INSNS);
+  const payload = payloadOf(big);
+  const sys = memoryKernel((_cmd, attr, read) => {
+    const at = Number(getU64(PROG_LOAD, attr, "insns"));
+    assert.deepEqual(read(at, 16), INSNS);
+    return 4;
+  });
+  assert.equal(progLoad(sys, { prog_type: 1, insns: payload, license: "GPL" }), 4);
+  assert.equal(sys.addressed.length, 2, "the area and the payload's own array");
+  assert.equal(sys.addressed[1].byteLength, big.byteLength);
+});
+
+test("staging: a payload that throws makes no call and leaves the area free", () => {
+  let calls = 0;
+  const sys = memoryKernel(() => {
+    calls++;
+    return 5;
+  });
+  const bad: AttrPayload = {
+    byteLength: 16,
+    writeTo() {
+      throw new RangeError("cannot encode");
+    },
+  };
+  assert.throws(() => progLoad(sys, { prog_type: 1, insns: bad, license: "GPL" }), RangeError);
+  assert.equal(calls, 0);
+  // The area was released: the next call uses it, not a private one.
+  assert.equal(progLoad(sys, { prog_type: 1, insns: payloadOf(INSNS), license: "GPL" }), 5);
+  assert.equal(sys.addressed.length, 1);
 });
 
 test("staging: btfLoad stages the blob", () => {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { spawnSync } from "node:child_process";
 import {
   mkdirSync,
@@ -276,6 +277,19 @@ test("attr: sanitizeObjectName keeps [A-Za-z0-9_.] and 15 bytes", () => {
   assert.equal(sanitizeObjectName("xdp/prog-1.main"), "xdpprog1.main");
   assert.equal(sanitizeObjectName("a_very_long_program_name"), "a_very_long_pro");
   assert.equal(sanitizeObjectName("çà"), "");
+});
+
+test("attr property: a name field holds sanitizeObjectName of any string, NUL-padded", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 40 }), (name) => {
+      const b = encodeAttr(PROG_LOAD, { prog_name: name });
+      const at = PROG_LOAD.fields.prog_name.offset;
+      const want = new TextEncoder().encode(sanitizeObjectName(name));
+      assert.deepEqual(b.subarray(at, at + want.length), want);
+      assert.ok(b.subarray(at + want.length, at + 16).every((x) => x === 0), "NUL padded");
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test("attr: bad fields and values are typed KernelErrors", () => {

@@ -449,24 +449,16 @@ function badValue(layout: AttrLayout, name: string, why: string, value: unknown)
   return new KernelError("KERNEL_BAD_ATTR", `${layout.name}.${name}: ${why}: ${String(value)}`);
 }
 
-// One encoder for every name: constructing one per call costs more than the encoding.
-const encoder = new TextEncoder();
-
-// A clean name into `char[16]` at `offset`: ASCII, one byte per char.
-function writeObjectName(view: DataView, offset: number, name: string): void {
-  for (let i = 0; i < name.length; i++) view.setUint8(offset + i, name.charCodeAt(i));
-}
-
-// Whether `name` is already what sanitizeObjectName would make of it.
-function isCleanName(name: string): boolean {
-  if (name.length >= BPF_OBJ_NAME_LEN) return false;
-  for (let i = 0; i < name.length; i++) {
+// sanitizeObjectName(name), written as it is made: the kept characters
+// are ASCII, so no encoder and no intermediate string.
+function writeSanitizedName(view: DataView, offset: number, name: string): void {
+  let n = 0;
+  for (let i = 0; i < name.length && n < BPF_OBJ_NAME_LEN - 1; i++) {
     const c = name.charCodeAt(i);
     const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
       c === 0x5f || c === 0x2e;
-    if (!ok) return false;
+    if (ok) view.setUint8(offset + n++, c);
   }
-  return true;
 }
 
 /**
@@ -558,11 +550,7 @@ export function writeNameField(
 ): void {
   if (value === undefined) return;
   if (typeof value !== "string") throw badValue(layout, name, "expected a string", value);
-  if (isCleanName(value)) writeObjectName(view, offset, value);
-  else {
-    const bytes = encoder.encode(sanitizeObjectName(value));
-    for (let i = 0; i < bytes.length; i++) view.setUint8(offset + i, bytes[i]);
-  }
+  writeSanitizedName(view, offset, value);
 }
 
 /** Read a u32 field of `layout` from `buf`. */

@@ -55,7 +55,7 @@ import {
   programTypeName,
 } from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
-import { encodeInstructions } from "../../isa/codec.ts";
+import { encodedSize, encodeInstructionsInto } from "../../isa/codec.ts";
 import type { Instruction } from "../../isa/instruction.ts";
 import {
   BPF_PSEUDO_BTF_ID,
@@ -675,10 +675,15 @@ class LoadState {
       );
     }
     const insns = ps.instructions.map((ins, i) => this.patch(ins, i));
-    const bytes = encodeInstructions(insns, { littleEndian: HOST_LITTLE_ENDIAN });
     const attrs: ProgLoadAttrs = {
       prog_type: ps.type,
-      insns: bytes,
+      // Encoded straight into the syscall's staging area.
+      insns: {
+        byteLength: encodedSize(insns),
+        writeTo: (out, offset) => {
+          encodeInstructionsInto(insns, out, { offset, littleEndian: HOST_LITTLE_ENDIAN });
+        },
+      },
       license: ps.license,
       kern_version: ps.kernelVersion,
       prog_flags: ps.flags,

@@ -41,8 +41,10 @@ import { BtfKind, BtfVarLinkage } from "../../btf/types.ts";
 import {
   BPF_FUNC_INFO_SIZE,
   BPF_LINE_INFO_SIZE,
-  encodeFuncInfo,
-  encodeLineInfo,
+  checkFuncInfo,
+  checkLineInfo,
+  encodeFuncInfoInto,
+  encodeLineInfoInto,
 } from "../../btf/ext_encode.ts";
 import type { FuncInfoInput, LineInfoInput } from "../../btf/ext_encode.ts";
 import { marshalBtf } from "../../btf/marshal.ts";
@@ -51,7 +53,7 @@ import type { CollectionSpec, ProgramSpec } from "../../collection/spec.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import { KernelError, SyscallError } from "./errors.ts";
 import { haveBtf, sanitizeOptionsForKernel } from "./probes.ts";
-import { btfLoad } from "./sys.ts";
+import { type AttrPayload, btfLoad } from "./sys.ts";
 import type { Syscalls } from "./syscalls.ts";
 
 /** The host byte order: the kernel reads BTF and func/line info in it. */
@@ -302,14 +304,14 @@ export interface StringOffsets {
 
 /** func_info and line_info of one program, for `BPF_PROG_LOAD`. */
 export interface FuncAndLineInfo {
-  /** `struct bpf_func_info[]` (`func_info`), host byte order. */
-  funcInfo: Uint8Array;
+  /** `struct bpf_func_info[]` (`func_info`), host byte order, written when the program is loaded. */
+  funcInfo: AttrPayload;
   /** `func_info_cnt`. */
   funcInfoCount: number;
   /** `func_info_rec_size`: {@link BPF_FUNC_INFO_SIZE}. */
   funcInfoRecSize: number;
-  /** `struct bpf_line_info[]` (`line_info`), host byte order. */
-  lineInfo: Uint8Array;
+  /** `struct bpf_line_info[]` (`line_info`), host byte order, written when the program is loaded. */
+  lineInfo: AttrPayload;
   /** `line_info_cnt`. */
   lineInfoCount: number;
   /** `line_info_rec_size`: {@link BPF_LINE_INFO_SIZE}. */
@@ -359,16 +361,28 @@ export function funcAndLineInfo(prog: ProgramSpec, strings: StringOffsets): Func
     slot += ins.opcode === LD_IMM64 ? 2 : 1;
   }
   try {
-    return {
-      funcInfo: encodeFuncInfo(funcs, HOST_LITTLE_ENDIAN),
-      funcInfoCount: funcs.length,
-      funcInfoRecSize: BPF_FUNC_INFO_SIZE,
-      lineInfo: encodeLineInfo(lines, HOST_LITTLE_ENDIAN),
-      lineInfoCount: lines.length,
-      lineInfoRecSize: BPF_LINE_INFO_SIZE,
-    };
+    // Checked now, so a record the kernel format can't hold fails here;
+    // the bytes are written straight into the syscall's staging area.
+    checkFuncInfo(funcs);
+    checkLineInfo(lines);
   } catch (err) {
     if (err instanceof TsbpfError) err.addContext(`program ${prog.name}`);
     throw err;
   }
+  return {
+    funcInfo: {
+      byteLength: funcs.length * BPF_FUNC_INFO_SIZE,
+      writeTo: (out, offset) =>
+        encodeFuncInfoInto(funcs, out, { offset, littleEndian: HOST_LITTLE_ENDIAN }),
+    },
+    funcInfoCount: funcs.length,
+    funcInfoRecSize: BPF_FUNC_INFO_SIZE,
+    lineInfo: {
+      byteLength: lines.length * BPF_LINE_INFO_SIZE,
+      writeTo: (out, offset) =>
+        encodeLineInfoInto(lines, out, { offset, littleEndian: HOST_LITTLE_ENDIAN }),
+    },
+    lineInfoCount: lines.length,
+    lineInfoRecSize: BPF_LINE_INFO_SIZE,
+  };
 }
