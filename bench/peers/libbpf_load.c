@@ -4,7 +4,8 @@
 // bpf_object__open_mem() + bpf_object__load() + bpf_object__close() in a
 // loop: a warm-up, then rounds until the time budget is spent (or -n passes
 // per round), and prints one JSON line per file with the median round, then
-// a total line.
+// a total line. Within each pass the part after the open (load + close) is
+// timed too ("msLoad"): libbpf's counterpart of loading a parsed spec.
 //
 // Build: cc -O2 -Wall -Wextra -o libbpf_load libbpf_load.c -lbpf
 // Usage: libbpf_load [-n passes] [-t seconds] [-r rounds] file.o...
@@ -32,7 +33,15 @@
 struct result {
 	long iterations;
 	double ms_per_object;
+	// In the median round: milliseconds per object of bpf_object__load + close.
+	double ms_load;
 	bool kernel_btf;
+};
+
+// One round's figures: per object, everything and the load + close part.
+struct round {
+	double ms_per_object;
+	double ms_load;
 };
 
 // libbpf reports why a load failed only through its print callback: keep
@@ -71,8 +80,9 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 }
 
 // One object's life: open from memory, load into the kernel, close (which
-// closes every map, program and BTF fd the load created).
-static int load_close(const void *data, size_t size, const char *name)
+// closes every map, program and BTF fd the load created). Adds the seconds
+// spent from after the open to after the close to *load_seconds.
+static int load_close(const void *data, size_t size, const char *name, double *load_seconds)
 {
 	// Naming the object keeps libbpf from naming it after the buffer's address.
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
@@ -80,19 +90,21 @@ static int load_close(const void *data, size_t size, const char *name)
 	long err = libbpf_get_error(obj);
 	if (err)
 		return (int)err;
+	double opened = now_seconds();
 	err = bpf_object__load(obj);
 	bpf_object__close(obj);
+	*load_seconds += now_seconds() - opened;
 	return (int)err;
 }
 
 // One round: the fixed number of passes, or as many as fit in budget.
-static double run_round(const void *data, size_t size, const char *name, long passes,
-			double budget, long *done)
+static struct round run_round(const void *data, size_t size, const char *name, long passes,
+			      double budget, long *done)
 {
-	double start = now_seconds(), elapsed = 0;
+	double start = now_seconds(), elapsed = 0, load = 0;
 	long n = 0;
 	while (passes > 0 ? n < passes : elapsed < budget) {
-		if (load_close(data, size, name) != 0) {
+		if (load_close(data, size, name, &load) != 0) {
 			fprintf(stderr, "libbpf_load: %s: load failed after succeeding before\n",
 				name);
 			exit(1);
@@ -101,7 +113,14 @@ static double run_round(const void *data, size_t size, const char *name, long pa
 		elapsed = now_seconds() - start;
 	}
 	*done = n;
-	return elapsed * 1e3 / (double)n;
+	return (struct round){.ms_per_object = elapsed * 1e3 / (double)n,
+			      .ms_load = load * 1e3 / (double)n};
+}
+
+static int cmp_round(const void *a, const void *b)
+{
+	return cmp_double(&((const struct round *)a)->ms_per_object,
+			  &((const struct round *)b)->ms_per_object);
 }
 
 static int bench_file(const char *path, const struct options *opt, struct result *res, char *error,
@@ -120,7 +139,8 @@ static int bench_file(const char *path, const struct options *opt, struct result
 	saw_kernel_btf = false;
 	quiet = false;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	err = load_close(data, size, name);
+	double ignored = 0;
+	err = load_close(data, size, name, &ignored);
 	quiet = true;
 	res->kernel_btf = saw_kernel_btf;
 	if (err) {
@@ -136,7 +156,7 @@ static int bench_file(const char *path, const struct options *opt, struct result
 	long warm;
 	run_round(data, size, name, 0, opt->seconds / 5, &warm);
 
-	double rounds[MAX_ROUNDS];
+	struct round rounds[MAX_ROUNDS];
 	long total = 0;
 	for (int i = 0; i < opt->rounds; i++) {
 		long n;
@@ -144,9 +164,11 @@ static int bench_file(const char *path, const struct options *opt, struct result
 		    run_round(data, size, name, opt->passes, opt->seconds / opt->rounds, &n);
 		total += n;
 	}
-	qsort(rounds, (size_t)opt->rounds, sizeof(rounds[0]), cmp_double);
+	// The median round by total time, with that round's load figure.
+	qsort(rounds, (size_t)opt->rounds, sizeof(rounds[0]), cmp_round);
 	res->iterations = total;
-	res->ms_per_object = rounds[opt->rounds / 2];
+	res->ms_per_object = rounds[opt->rounds / 2].ms_per_object;
+	res->ms_load = rounds[opt->rounds / 2].ms_load;
 	free(data);
 	return 0;
 }
@@ -173,8 +195,9 @@ int main(int argc, char **argv)
 			excluded++;
 			continue;
 		}
-		printf(",\"iterations\":%ld,\"msPerObject\":%.6f,\"kernelBtf\":%s,\"error\":null}\n",
-		       res.iterations, res.ms_per_object, res.kernel_btf ? "true" : "false");
+		printf(",\"iterations\":%ld,\"msPerObject\":%.6f,\"msLoad\":%.6f,\"kernelBtf\":%s,"
+		       "\"error\":null}\n",
+		       res.iterations, res.ms_per_object, res.ms_load, res.kernel_btf ? "true" : "false");
 		total_ms += res.ms_per_object;
 		files++;
 	}
