@@ -117,11 +117,15 @@ export class ElfFile {
    */
   #shdr: number[];
   #symtab: number;
+  /** The first `SHT_SYMTAB_SHNDX` section (index >= 1), or -1: most objects have none. */
+  #firstShndx: number;
   #symbols: ElfSymbol[] | undefined;
   #relocations: Map<number, ElfRelocation[]> | undefined;
   #byName: Map<string, ElfSection> | undefined;
   /** The section name table as text when it is ASCII. */
   #namesText: string | undefined;
+  /** The file as host-order words, when it can be viewed so (see `fileWords`). */
+  #words: Int32Array | undefined;
 
   /**
    * Parse and validate `bytes`; prefer {@link readElf}.
@@ -296,21 +300,26 @@ export class ElfFile {
       }
     }
 
-    const table = readSectionTable(bytes, {
+    const words = fileWords(bytes, le);
+    this.#words = words;
+    const table = readSectionTable(
+      bytes,
+      words,
       le,
       shoff,
       shnum,
       shstrndx,
       namesOffset,
       namesSize,
-    });
+    );
     const { sections, shdr, symtab } = table;
     this.#namesText = table.namesText;
+    this.#firstShndx = table.firstShndx;
 
     this.sections = sections;
     this.#shoff = shoff;
     this.#shdr = shdr;
-    checkOverlap(sections, shoff, shnum, length);
+    if (!rangesDisjoint(table.ranges)) reportOverlap(sections, shoff, shnum, length);
 
     if (symtab >= 0) {
       const sym = sections[symtab];
@@ -440,20 +449,17 @@ export class ElfFile {
     const strText = strtab === this.header.sectionNamesIndex
       ? this.#namesText
       : asciiText(bytes, strOffset, strSize);
-    const symbols = readSymbolTable(bytes, {
+    const symbols = readSymbolTable(
+      bytes,
+      this.#words,
       le,
-      shnum: this.sections.length,
+      this.#shdr,
+      this.sections,
       symtab,
-      symtabName: this.sections[symtab].name,
-      base: this.#shdr[SHDR_OFFSET + SHDR_STRIDE * symtab],
       count,
-      strtab,
-      strtabName: this.sections[strtab].name,
-      strOffset,
-      strSize,
       strText,
       xindexOffset,
-    });
+    );
     return (this.#symbols = symbols);
   }
 
@@ -563,7 +569,8 @@ export class ElfFile {
   /** File offset of the SHT_SYMTAB_SHNDX table for the symtab, or -1 when there is none. */
   #findSymtabShndx(count: number): number {
     const shdr = this.#shdr;
-    for (let i = 1; i < this.sections.length; i++) {
+    if (this.#firstShndx < 0) return -1;
+    for (let i = this.#firstShndx; i < this.sections.length; i++) {
       if (
         shdr[SHDR_TYPE + SHDR_STRIDE * i] !== SHT_SYMTAB_SHNDX ||
         this.#shdr[SHDR_LINK + SHDR_STRIDE * i] !== this.#symtab
@@ -616,14 +623,35 @@ export function readElf(bytes: Uint8Array, options: ReadElfOptions = {}): ElfFil
 const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**
- * `count` u32 words at `at` in host order: a zero-copy view when the file's
- * byte order is the host's and `at` is 4-aligned (the usual case), else a
- * decoded copy. Word reads from a typed array are the one access pattern
- * both V8 and JSC compile to plain loads. The caller checked the range.
+ * The whole file as host-order words when its byte order is the host's and
+ * it starts 4-aligned, else `undefined`. One view per file, shared by the
+ * section and symbol table decoders: a typed array costs more to create than
+ * a small table costs to read.
  */
-function hostWords(bytes: Uint8Array, at: number, count: number, le: boolean): Int32Array {
-  const start = bytes.byteOffset + at;
-  if (le === HOST_LE && (start & 3) === 0) return new Int32Array(bytes.buffer, start, count);
+function fileWords(bytes: Uint8Array, le: boolean): Int32Array | undefined {
+  // Below 2^31 bytes, so word indexes can be computed with `>>> 2`.
+  if (le !== HOST_LE || (bytes.byteOffset & 3) !== 0 || bytes.length >= 0x80000000) {
+    return undefined;
+  }
+  return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+}
+
+/**
+ * `count` u32 words at `at` in host order: `file` itself (see
+ * {@link fileWords}) when `at` is 4-aligned, the usual case, so the words
+ * start at index `at / 4`; else a decoded copy starting at index 0. Callers
+ * tell the two apart by identity. Word reads from a typed array are the one
+ * access pattern both V8 and JSC compile to plain loads. The caller checked
+ * the range.
+ */
+function hostWords(
+  file: Int32Array | undefined,
+  bytes: Uint8Array,
+  at: number,
+  count: number,
+  le: boolean,
+): Int32Array {
+  if (file !== undefined && (at & 3) === 0) return file;
   const slab = slabU32(count);
   const words = new Int32Array(slab.buffer, slab.byteOffset, count);
   for (let i = 0; i < count; i++) words[i] = u32(bytes, at + 4 * i, le) | 0;
@@ -841,54 +869,59 @@ function shortAscii(bytes: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-/** Where the symbol table and its strings are (checked by the caller). */
-interface SymbolTableLayout {
-  le: boolean;
-  shnum: number;
-  symtab: number;
-  symtabName: string;
-  /** File offset of the first entry. */
-  base: number;
-  count: number;
-  strtab: number;
-  strtabName: string;
-  strOffset: number;
-  strSize: number;
-  /** The string table as text when it is ASCII. */
-  strText: string | undefined;
-  /** File offset of SHT_SYMTAB_SHNDX, or -1. */
-  xindexOffset: number;
-}
-
-/** Decode and check every symbol; like {@link readSectionTable}, small for JSC's sake. */
-function readSymbolTable(bytes: Uint8Array, layout: SymbolTableLayout): ElfSymbol[] {
-  const { le, shnum, symtab, symtabName, base, count, strtab, strtabName } = layout;
-  const { strOffset, strSize, strText, xindexOffset } = layout;
+/**
+ * Decode and check every symbol; like {@link readSectionTable}, small for
+ * JSC's sake, and given its layout as arguments, not an options object.
+ * Where the table and its strings are comes from `shdr`, the validated
+ * copies; `sections` only names them in errors.
+ */
+function readSymbolTable(
+  bytes: Uint8Array,
+  file: Int32Array | undefined,
+  le: boolean,
+  shdr: readonly number[],
+  sections: readonly ElfSection[],
+  symtab: number,
+  count: number,
+  strText: string | undefined,
+  xindexOffset: number,
+): ElfSymbol[] {
+  const shnum = sections.length;
+  const base = shdr[SHDR_OFFSET + SHDR_STRIDE * symtab];
+  const strtab = shdr[SHDR_LINK + SHDR_STRIDE * symtab];
+  const strOffset = shdr[SHDR_OFFSET + SHDR_STRIDE * strtab];
+  const strSize = shdr[SHDR_SIZE + SHDR_STRIDE * strtab];
   const symbols: ElfSymbol[] = new Array(count);
-  // Host-order words, 6 per entry; bytes 4..7 (info, other, shndx) are read as bytes.
-  const words = hostWords(bytes, base, count * 6, le);
+  // Host-order words, 6 per entry. The second holds st_info, st_other and
+  // st_shndx, decoded in the file's byte order like every word.
+  const words = hostWords(file, bytes, base, count * 6, le);
+  const first = words === file ? base >>> 2 : 0;
   const lo = le ? 0 : 1;
   const hi = le ? 1 : 0;
   for (let i = 0; i < count; i++) {
-    const at = base + i * ELF64_SYM_SIZE;
-    const k = i * 6;
+    const k = first + i * 6;
     const nameOffset = unsigned(words[k]);
-    const info = bytes[at + 4];
-    const other = bytes[at + 5];
-    let sectionIndex = u16(bytes, at + 6, le);
+    const packed = words[k + 1];
+    const info = le ? packed & 0xff : packed >>> 24;
+    const other = le ? (packed >>> 8) & 0xff : (packed >>> 16) & 0xff;
+    let sectionIndex = le ? packed >>> 16 : packed & 0xffff;
     const value = wordsU64(words[k + 2 + hi], words[k + 2 + lo]);
     const size = wordsU64(words[k + 4 + hi], words[k + 4 + lo]);
-    if (value < 0) throw tooLarge(`symbol ${i} st_value`, at + 8, symtab, symtabName);
-    if (size < 0) throw tooLarge(`symbol ${i} st_size`, at + 16, symtab, symtabName);
+    if (value < 0 || size < 0) {
+      const field = value < 0 ? "st_value" : "st_size";
+      const at = base + i * ELF64_SYM_SIZE + (value < 0 ? 8 : 16);
+      throw tooLarge(`symbol ${i} ${field}`, at, symtab, sections[symtab].name);
+    }
     let extended = false;
     if (sectionIndex === SHN_XINDEX) {
       if (xindexOffset < 0) {
+        const name = sections[symtab].name;
         throw new ElfError(
           "ELF_BAD_INDEX",
           `${
-            label(symtab, symtabName)
+            label(symtab, name)
           }: symbol ${i} has st_shndx SHN_XINDEX but the object has no SHT_SYMTAB_SHNDX section`,
-          { offset: at + 6, section: symtabName, sectionIndex: symtab },
+          { offset: base + i * ELF64_SYM_SIZE + 6, section: name, sectionIndex: symtab },
         );
       }
       sectionIndex = u32(bytes, xindexOffset + i * 4, le);
@@ -898,22 +931,20 @@ function readSymbolTable(bytes: Uint8Array, layout: SymbolTableLayout): ElfSymbo
       sectionIndex !== SHN_UNDEF && (extended || sectionIndex < SHN_LORESERVE) &&
       sectionIndex >= shnum
     ) {
+      const name = sections[symtab].name;
+      const at = base + i * ELF64_SYM_SIZE;
       throw new ElfError(
         "ELF_BAD_INDEX",
-        `${label(symtab, symtabName)}: symbol ${i} at offset ${
+        `${label(symtab, name)}: symbol ${i} at offset ${
           hex(at)
         } refers to section ${sectionIndex}, out of range (${shnum} sections)`,
-        { offset: at + 6, section: symtabName, sectionIndex: symtab },
+        { offset: at + 6, section: name, sectionIndex: symtab },
       );
     }
     let name = "";
     if (nameOffset !== 0 || strSize !== 0) {
-      const end = strText === undefined || nameOffset >= strSize
-        ? -1
-        : strText.indexOf("\0", nameOffset);
-      name = end >= 0
-        ? strText!.slice(nameOffset, end)
-        : readString(bytes, strOffset, strSize, nameOffset, strtab, strtabName);
+      name = tableName(bytes, strText, strOffset, strSize, nameOffset) ??
+        readString(bytes, strOffset, strSize, nameOffset, strtab, sections[strtab].name);
     }
     symbols[i] = {
       index: i,
@@ -929,16 +960,6 @@ function readSymbolTable(bytes: Uint8Array, layout: SymbolTableLayout): ElfSymbo
   return symbols;
 }
 
-/** Where the section header table and its name table are (checked by the caller). */
-interface SectionTableLayout {
-  le: boolean;
-  shoff: number;
-  shnum: number;
-  shstrndx: number;
-  namesOffset: number;
-  namesSize: number;
-}
-
 /** The decoded section headers and the validated copies the lazy decoders use. */
 interface SectionTable {
   sections: ElfSection[];
@@ -947,30 +968,58 @@ interface SectionTable {
   symtab: number;
   /** The section name table as text when it is ASCII. */
   namesText: string | undefined;
+  /** The first `SHT_SYMTAB_SHNDX` section after section 0, or -1. */
+  firstShndx: number;
+  /**
+   * How many section ranges were recorded for {@link rangesDisjoint}, or -1
+   * when one overlaps the ELF header or the section header table.
+   */
+  ranges: number;
 }
 
 /**
  * Decode and check every section header. A function of its own, apart from
  * the constructor: JSC only optimises this loop well in a small function.
+ * The layout comes as plain arguments, checked by the caller: an options
+ * object would be one more allocation per file.
+ *
+ * Each section's byte range is also recorded, in start order, for the
+ * overlap check that follows (see {@link rangesDisjoint}).
  */
-function readSectionTable(bytes: Uint8Array, layout: SectionTableLayout): SectionTable {
-  const { le, shoff, shnum, shstrndx, namesOffset, namesSize } = layout;
+function readSectionTable(
+  bytes: Uint8Array,
+  file: Int32Array | undefined,
+  le: boolean,
+  shoff: number,
+  shnum: number,
+  shstrndx: number,
+  namesOffset: number,
+  namesSize: number,
+): SectionTable {
   const length = bytes.length;
-  const shdr: number[] = [];
-  const sections: ElfSection[] = [];
+  const shdr: number[] = new Array(shnum * SHDR_STRIDE);
+  const sections: ElfSection[] = new Array(shnum);
   let symtab = -1;
+  let firstShndx = -1;
 
   // The whole name table as one string when it is ASCII: a name is then a
   // slice of it, found by a native indexOf rather than a byte loop.
   const namesText = shstrndx === SHN_UNDEF ? undefined : asciiText(bytes, namesOffset, namesSize);
   // The table as host-order words: 16 per header. A u64's high word is the
   // second of its pair in a little-endian file, the first in a big-endian one.
-  const words = hostWords(bytes, shoff, shnum * 16, le);
+  const words = hostWords(file, bytes, shoff, shnum * 16, le);
+  const first = words === file ? shoff >>> 2 : 0;
   const lo = le ? 0 : 1;
   const hi = le ? 1 : 0;
+  // Section contents may overlap neither the ELF header nor the section
+  // header table, nor may those two overlap: tested directly, so only the
+  // sections' own ranges need sorting.
+  growRanges(shnum);
+  let ranges = 0;
+  let clash = shnum > 0 && shoff < ELF64_EHDR_SIZE;
+  const tableEnd = shoff + shnum * ELF64_SHDR_SIZE;
   for (let i = 0; i < shnum; i++) {
-    const base = shoff + i * ELF64_SHDR_SIZE;
-    const k = i * 16;
+    const k = first + i * 16;
     const nameOffset = unsigned(words[k]);
     const type = unsigned(words[k + 1]);
     const flags = unsigned(words[k + 2 + lo]);
@@ -982,37 +1031,42 @@ function readSectionTable(bytes: Uint8Array, layout: SectionTableLayout): Sectio
     const entsize = wordsU64(words[k + 14 + hi], words[k + 14 + lo]);
     let name = "";
     if (shstrndx !== SHN_UNDEF && (nameOffset !== 0 || namesSize !== 0)) {
-      const end = namesText === undefined || nameOffset >= namesSize
-        ? -1
-        : namesText.indexOf("\0", nameOffset);
       // No text or no NUL: the byte-wise reader decodes or reports it.
-      name = end >= 0
-        ? namesText!.slice(nameOffset, end)
-        : readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
+      name = tableName(bytes, namesText, namesOffset, namesSize, nameOffset) ??
+        readName(bytes, namesOffset, namesSize, nameOffset, shstrndx, i);
     }
-    if (offset < 0) throw tooLarge("sh_offset", base + 24, i, name);
-    if (size < 0) throw tooLarge("sh_size", base + 32, i, name);
-    if (addralign < 0) throw tooLarge("sh_addralign", base + 48, i, name);
-    if (entsize < 0) throw tooLarge("sh_entsize", base + 56, i, name);
-    // Section 0's fields may carry the extended counts, not a byte range.
-    if (i !== 0 && type !== SHT_NULL && type !== SHT_NOBITS) {
-      if (offset > length || size > length - offset) {
-        throw pastEnd(i, name, offset, size, length);
-      }
+    if (
+      offset < 0 || size < 0 || addralign < 0 || entsize < 0 ||
+      // Section 0's fields may carry the extended counts, not a byte range.
+      (i !== 0 && type !== SHT_NULL && type !== SHT_NOBITS &&
+        (offset > length || size > length - offset))
+    ) {
+      throw badSectionHeader(i, name, shoff, offset, size, addralign, entsize, length);
     }
     if (type === SHT_SYMTAB) {
       if (symtab >= 0) {
         throw new ElfError(
           "ELF_MULTIPLE_SYMTAB",
           `${label(i, name)} is a second SHT_SYMTAB (the first is section ${symtab})`,
-          { offset: base + 4, section: name, sectionIndex: i },
+          { offset: shoff + i * ELF64_SHDR_SIZE + 4, section: name, sectionIndex: i },
         );
       }
       symtab = i;
+    } else if (type === SHT_SYMTAB_SHNDX && firstShndx < 0 && i !== 0) firstShndx = i;
+    // Empty, SHT_NULL and SHT_NOBITS sections occupy no bytes.
+    if (i !== 0 && size !== 0 && type !== SHT_NULL && type !== SHT_NOBITS) {
+      const end = offset + size;
+      if (offset < ELF64_EHDR_SIZE || (offset < tableEnd && end > shoff)) clash = true;
+      ranges = addRange(ranges, offset, end);
     }
 
-    shdr.push(offset, size, type, link, entsize);
-    sections.push({
+    const at = i * SHDR_STRIDE;
+    shdr[at + SHDR_OFFSET] = offset;
+    shdr[at + SHDR_SIZE] = size;
+    shdr[at + SHDR_TYPE] = type;
+    shdr[at + SHDR_LINK] = link;
+    shdr[at + SHDR_ENTSIZE] = entsize;
+    sections[i] = {
       index: i,
       name,
       type,
@@ -1023,78 +1077,148 @@ function readSectionTable(bytes: Uint8Array, layout: SectionTableLayout): Sectio
       info,
       addralign,
       entsize,
-    });
+    };
   }
 
-  return { sections, shdr, symtab, namesText };
+  return { sections, shdr, symtab, namesText, firstShndx, ranges: clash ? -1 : ranges };
 }
 
-/** Scratch space for checkOverlap, grown on demand and reused: no allocation per file. */
-let scratchStart = new Float64Array(64);
-let scratchEnd = new Float64Array(64);
-let scratchId = new Int32Array(64);
+/** The error for a section header that failed a check in {@link readSectionTable}, in the order they are made. */
+function badSectionHeader(
+  i: number,
+  name: string,
+  shoff: number,
+  offset: number,
+  size: number,
+  addralign: number,
+  entsize: number,
+  length: number,
+): ElfError {
+  const base = shoff + i * ELF64_SHDR_SIZE;
+  if (offset < 0) return tooLarge("sh_offset", base + 24, i, name);
+  if (size < 0) return tooLarge("sh_size", base + 32, i, name);
+  if (addralign < 0) return tooLarge("sh_addralign", base + 48, i, name);
+  if (entsize < 0) return tooLarge("sh_entsize", base + 56, i, name);
+  return pastEnd(i, name, offset, size, length);
+}
 
 /**
- * Reject overlapping file ranges among section contents, the section header
- * table and the ELF header. Empty, SHT_NULL and SHT_NOBITS sections occupy
- * no bytes and are exempt.
+ * The string at `at` in the string table at [tableOffset, tableOffset+size),
+ * taken from `text`, the table decoded whole (see {@link asciiText}), or
+ * `undefined` when the byte-wise reader must decode or report it: no text,
+ * `at` past the table, no NUL. Empty names, common among symbols, are
+ * answered from their first byte; others are a slice of the text ending at a
+ * native indexOf (a byte loop here measured no faster in V8 and far slower
+ * in JSC).
  */
-function checkOverlap(sections: ElfSection[], shoff: number, shnum: number, length: number) {
-  const cap = sections.length + 2;
-  if (scratchStart.length < cap) {
-    scratchStart = new Float64Array(cap);
-    scratchEnd = new Float64Array(cap);
-    scratchId = new Int32Array(cap);
+function tableName(
+  bytes: Uint8Array,
+  text: string | undefined,
+  tableOffset: number,
+  size: number,
+  at: number,
+): string | undefined {
+  if (at >= size) return undefined;
+  if (bytes[tableOffset + at] === 0) return "";
+  if (text === undefined) return undefined;
+  const end = text.indexOf("\0", at);
+  return end < 0 ? undefined : text.slice(at, end);
+}
+
+/**
+ * Scratch space for the overlap check: the byte ranges by arrival (start,
+ * end) and their slots sorted by start. Grown on demand and reused, so a
+ * file costs no allocation here.
+ */
+let rangeStart = new Float64Array(64);
+let rangeEnd = new Float64Array(64);
+let rangeOrder = new Int32Array(64);
+
+/** Make room for `n` ranges. */
+function growRanges(n: number): void {
+  if (rangeStart.length >= n) return;
+  rangeStart = new Float64Array(n);
+  rangeEnd = new Float64Array(n);
+  rangeOrder = new Int32Array(n);
+}
+
+/**
+ * Record [start, end) as range `n` and insert it into the start order;
+ * returns the new count. Insertion sort of slot numbers only: compilers lay
+ * sections out nearly in index order, so few slots move, and one array
+ * moves rather than three.
+ */
+function addRange(n: number, start: number, end: number): number {
+  const starts = rangeStart;
+  const order = rangeOrder;
+  starts[n] = start;
+  rangeEnd[n] = end;
+  let k = n;
+  while (k > 0) {
+    const prev = order[k - 1];
+    if (starts[prev] <= start) break;
+    order[k] = prev;
+    k--;
   }
-  // Range ids: -1 is the ELF header, -2 the section header table, i >= 1 section i.
-  let n = insertRange(0, 0, ELF64_EHDR_SIZE, -1);
-  if (shnum > 0) n = insertRange(n, shoff, Math.min(shoff + shnum * ELF64_SHDR_SIZE, length), -2);
+  order[k] = n;
+  return n + 1;
+}
+
+/**
+ * Whether the `n` recorded ranges are pairwise disjoint; `false` for n = -1
+ * (see {@link SectionTable.ranges}). Every range is non-empty, so in start
+ * order they are disjoint exactly when each starts at or after the end of
+ * the one before it. On `false` the caller runs {@link reportOverlap}, which
+ * names the offending pair.
+ */
+function rangesDisjoint(n: number): boolean {
+  if (n < 0) return false;
+  const starts = rangeStart;
+  const ends = rangeEnd;
+  const order = rangeOrder;
+  let prevEnd = 0;
+  for (let k = 0; k < n; k++) {
+    const slot = order[k];
+    if (starts[slot] < prevEnd) return false;
+    prevEnd = ends[slot];
+  }
+  return true;
+}
+
+/**
+ * Throw `ELF_OVERLAP` for the first overlap among section contents, the
+ * section header table and the ELF header, in start order; called only once
+ * {@link rangesDisjoint} found one, so this path may be slow and simple.
+ * Empty, SHT_NULL and SHT_NOBITS sections occupy no bytes and are exempt.
+ */
+function reportOverlap(sections: ElfSection[], shoff: number, shnum: number, length: number) {
+  // [start, end, id]: id -1 is the ELF header, -2 the section header table, i >= 1 section i.
+  const ranges: Array<[number, number, number]> = [[0, ELF64_EHDR_SIZE, -1]];
+  if (shnum > 0) ranges.push([shoff, Math.min(shoff + shnum * ELF64_SHDR_SIZE, length), -2]);
   for (let i = 1; i < sections.length; i++) {
     const sec = sections[i];
     if (sec.size === 0 || sec.type === SHT_NULL || sec.type === SHT_NOBITS) continue;
-    n = insertRange(n, sec.offset, sec.offset + sec.size, i);
+    ranges.push([sec.offset, sec.offset + sec.size, i]);
   }
-  const starts = scratchStart;
-  const ends = scratchEnd;
-  const ids = scratchId;
+  // A stable sort by start: ranges with equal starts keep their arrival order.
+  ranges.sort((a, b) => a[0] - b[0]);
   // Walk in start order keeping the range that reaches furthest so far.
-  let far = 0;
-  for (let k = 1; k < n; k++) {
-    if (starts[k] < ends[far]) {
-      const a = rangeLabel(sections, ids[far], starts[far], ends[far]);
-      const b = rangeLabel(sections, ids[k], starts[k], ends[k]);
-      const id = ids[k] >= 0 ? ids[k] : ids[far];
+  let far = ranges[0];
+  for (let k = 1; k < ranges.length; k++) {
+    const range = ranges[k];
+    if (range[0] < far[1]) {
+      const a = rangeLabel(sections, far[2], far[0], far[1]);
+      const b = rangeLabel(sections, range[2], range[0], range[1]);
+      const id = range[2] >= 0 ? range[2] : far[2];
       const sec = id >= 0 ? sections[id] : undefined;
       throw new ElfError("ELF_OVERLAP", `${b} overlaps ${a}`, {
-        offset: starts[k],
+        offset: range[0],
         section: sec?.name || undefined,
         sectionIndex: sec?.index,
       });
     }
-    if (ends[k] > ends[far]) far = k;
+    if (range[1] > far[1]) far = range;
   }
-}
-
-/**
- * Insert a range into the `n` sorted ones in the scratch arrays; returns
- * the new count. Insertion sort as ranges arrive: the layout compilers emit
- * is nearly sorted, so this is close to linear.
- */
-function insertRange(n: number, start: number, end: number, id: number): number {
-  const starts = scratchStart;
-  const ends = scratchEnd;
-  const ids = scratchId;
-  let k = n;
-  while (k > 0 && starts[k - 1] > start) {
-    starts[k] = starts[k - 1];
-    ends[k] = ends[k - 1];
-    ids[k] = ids[k - 1];
-    k--;
-  }
-  starts[k] = start;
-  ends[k] = end;
-  ids[k] = id;
-  return n + 1;
 }
 
 function rangeLabel(sections: ElfSection[], id: number, start: number, end: number): string {
