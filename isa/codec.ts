@@ -69,18 +69,19 @@ export function decodeInstructions(bytes: Uint8Array, options: DecodeOptions): I
     );
   }
   const littleEndian = options.littleEndian === true;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   // Register nibbles swap places with the byte order.
   const dstShift = littleEndian ? 0 : 4;
   const srcShift = littleEndian ? 4 : 0;
+  // Fields are read byte by byte: no DataView per section (Bun copies a
+  // small array off the heap to make one) and no call per field.
   const out: Instruction[] = [];
   for (let pos = 0; pos < length; pos += 8) {
     const opcode = bytes[pos];
     const regs = bytes[pos + 1];
     const dst = (regs >> dstShift) & 0x0f;
     const src = (regs >> srcShift) & 0x0f;
-    const offset = view.getInt16(pos + 2, littleEndian);
-    const imm = view.getInt32(pos + 4, littleEndian);
+    const offset = i16(bytes, pos + 2, littleEndian);
+    const imm = i32(bytes, pos + 4, littleEndian);
     if (opcode !== LD_IMM64_OPCODE) {
       out.push({ opcode, dst, src, offset, imm, sourceOffset: base + pos });
       continue;
@@ -92,7 +93,7 @@ export function decodeInstructions(bytes: Uint8Array, options: DecodeOptions): I
         { offset: base + pos },
       );
     }
-    const immHi = view.getInt32(pos + 12, littleEndian);
+    const immHi = i32(bytes, pos + 12, littleEndian);
     const ins: Instruction = { opcode, dst, src, offset, imm, immHi, sourceOffset: base + pos };
     if ((bytes[pos + 8] | bytes[pos + 9] | bytes[pos + 10] | bytes[pos + 11]) !== 0) {
       const regs2 = bytes[pos + 9];
@@ -100,13 +101,26 @@ export function decodeInstructions(bytes: Uint8Array, options: DecodeOptions): I
         opcode: bytes[pos + 8],
         dst: (regs2 >> dstShift) & 0x0f,
         src: (regs2 >> srcShift) & 0x0f,
-        offset: view.getInt16(pos + 10, littleEndian),
+        offset: i16(bytes, pos + 10, littleEndian),
       };
     }
     out.push(ins);
     pos += 8;
   }
   return out;
+}
+
+/** The signed 16-bit field at `at`. */
+function i16(bytes: Uint8Array, at: number, littleEndian: boolean): number {
+  const v = littleEndian ? bytes[at] | (bytes[at + 1] << 8) : (bytes[at] << 8) | bytes[at + 1];
+  return (v << 16) >> 16;
+}
+
+/** The signed 32-bit field at `at`. */
+function i32(bytes: Uint8Array, at: number, littleEndian: boolean): number {
+  return littleEndian
+    ? bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)
+    : (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
 }
 
 /**

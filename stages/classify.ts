@@ -106,22 +106,31 @@ function ruleMatches(rule: SectionKindRule, section: ElfSection): boolean {
 function builtinKind(section: ElfSection): SectionKind | undefined {
   const { type, name } = section;
   if (type === SHT_REL || type === SHT_RELA) return "relocations";
-  switch (name) {
-    case "license":
-      return "license";
-    case "version":
-      return "version";
-    case "maps":
-      return "legacyMaps";
-    case ".maps":
-      return "btfMaps";
-    case ".BTF":
-      return "btf";
-    case ".BTF.ext":
-      return "btfExt";
+  // Every named rule is told apart by the first character, and most
+  // sections (debug info, string tables, programs) match none: one
+  // character read, rather than a comparison with each name in turn.
+  switch (name.charCodeAt(0)) {
+    case 0x2e: // .
+      switch (name) {
+        case ".maps":
+          return "btfMaps";
+        case ".BTF":
+          return "btf";
+        case ".BTF.ext":
+          return "btfExt";
+      }
+      if ((type === SHT_PROGBITS || type === SHT_NOBITS) && isDataName(name)) return "data";
+      break;
+    case 0x6c: // l
+      if (name === "license") return "license";
+      break;
+    case 0x76: // v
+      if (name === "version") return "version";
+      break;
+    case 0x6d: // m
+      if (name === "maps" || name.startsWith("maps/")) return "legacyMaps";
+      break;
   }
-  if (name.startsWith("maps/")) return "legacyMaps";
-  if ((type === SHT_PROGBITS || type === SHT_NOBITS) && isDataName(name)) return "data";
   if (type === SHT_PROGBITS && (section.flags & SHF_EXECINSTR) !== 0 && section.size > 0) {
     return "program";
   }
@@ -164,6 +173,22 @@ class SectionEntry implements ClassifiedSection {
   set relocations(map: Map<number, SectionRelocation>) {
     this.#relocations = map;
   }
+
+  /** {@link relocationsIfAny}. */
+  static relocationsIfAny(sec: ClassifiedSection): Map<number, SectionRelocation> | undefined {
+    return sec instanceof SectionEntry ? sec.#relocations : sec.relocations;
+  }
+}
+
+/**
+ * `sec.relocations`, or `undefined` for a section of this stage that has
+ * none yet: reading the property would make an empty map just to iterate
+ * it, and most program sections have no relocations.
+ */
+export function relocationsIfAny(
+  sec: ClassifiedSection,
+): Map<number, SectionRelocation> | undefined {
+  return SectionEntry.relocationsIfAny(sec);
 }
 
 /**
@@ -184,6 +209,7 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
         ...loadRules,
       ];
       const sections = elf.sections;
+      const parseOptions = { defs: ctx.options.sectionDefs };
       const headers: SectionEntry[] = [];
       for (let i = 1; i < sections.length; i++) {
         const section = sections[i];
@@ -191,7 +217,7 @@ export function classifyStage(options: ClassifyOptions = {}): Stage {
         const kind = rule !== undefined ? rule.kind : builtinKind(section) ?? "ignored";
         const classified = new SectionEntry(section, kind, rule?.owner);
         if (kind === "program") {
-          classified.program = parseProgramSection(section.name, { defs: ctx.options.sectionDefs });
+          classified.program = parseProgramSection(section.name, parseOptions);
           if (classified.program === undefined && section.name !== ".text") {
             ctx.diagnostics.push({
               stage: "classify",

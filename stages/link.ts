@@ -21,12 +21,22 @@ import { STB_LOCAL, STT_FUNC } from "../elf/constants.ts";
 import type { ElfSymbol } from "../elf/types.ts";
 import { LinkError } from "../errors/mod.ts";
 import type { Instruction } from "../isa/instruction.ts";
-import { BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, isCall, isLoadImm64 } from "../isa/mod.ts";
+import {
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_FUNC,
+  CALL_OPCODE,
+  isCall,
+  LD_IMM64_OPCODE,
+} from "../isa/mod.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
 import { inContext } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
-/** A function cut out of a program section. */
+/**
+ * A function cut out of a program section. The last three fields are
+ * per-load scratch space of {@link buildProgram}: flags on the function
+ * cost less than a `Set` and a `Map` per program.
+ */
 interface BpfFunction {
   name: string;
   section: ClassifiedSection;
@@ -35,10 +45,21 @@ interface BpfFunction {
   /** Its symbol's binding (STB_LOCAL for static functions). */
   bind: number;
   instructions: Instruction[];
+  /** Later functions of the same name (static functions of several objects), when there are any. */
+  sameName: BpfFunction[] | undefined;
+  /** Whether a program took its instructions: later programs copy them. */
+  taken: boolean;
+  /** Serial of the last program that included it. */
+  visited: number;
+  /** Its first slot in that program. */
+  slot: number;
 }
 
-/** Every function of the object, by name (several when static functions share one). */
-type FunctionTable = Map<string, BpfFunction[]>;
+/**
+ * Every function of the object by name: the first of each name, holding
+ * the others in `sameName`. Most names are unique, so no list per name.
+ */
+type FunctionTable = Map<string, BpfFunction>;
 
 /** Build `ctx.programs` from the relocated program sections. */
 export function linkStage(): Stage {
@@ -49,19 +70,22 @@ export function linkStage(): Stage {
       for (const sec of ctx.sections.values()) {
         if (sec.kind !== "program") continue;
         try {
-          for (const fn of splitFunctions(ctx, sec)) addFunction(functions, fn);
+          splitFunctions(ctx, sec, functions);
         } catch (err) {
           throw inContext(err, `section ${sec.section.name}`);
         }
       }
-      // The first program to use a function takes its instructions; later
-      // ones copy them, so no two programs share an instruction object.
-      const taken = new Set<BpfFunction>();
-      for (const fns of functions.values()) {
-        for (const fn of fns) {
+      // Programs in the order their names first appear; the first program to
+      // use a function takes its instructions, later ones copy them, so no
+      // two programs share an instruction object.
+      let serial = 0;
+      for (const first of functions.values()) {
+        const others = first.sameName;
+        for (let i = -1; i < (others === undefined ? 0 : others.length); i++) {
+          const fn = i < 0 ? first : others![i];
           if (isSubprogramSection(fn.section)) continue;
           try {
-            ctx.programs.set(fn.name, buildProgram(ctx, fn, { functions, taken }));
+            ctx.programs.set(fn.name, buildProgram(ctx, fn, functions, ++serial));
           } catch (err) {
             throw inContext(err, `program ${fn.name}`);
           }
@@ -82,12 +106,12 @@ function isSubprogramSection(sec: ClassifiedSection): boolean {
  * name with another.
  */
 function addFunction(functions: FunctionTable, fn: BpfFunction): void {
-  const same = functions.get(fn.name);
-  if (same === undefined) {
-    functions.set(fn.name, [fn]);
+  const first = functions.get(fn.name);
+  if (first === undefined) {
+    functions.set(fn.name, fn);
     return;
   }
-  const all = [...same, fn];
+  const all = [first, ...(first.sameName ?? []), fn];
   const entries = all.filter((f) => !isSubprogramSection(f.section));
   const visible = all.filter((f) => f.bind !== STB_LOCAL);
   if (entries.length > 1 || visible.length > 1) {
@@ -97,17 +121,25 @@ function addFunction(functions: FunctionTable, fn: BpfFunction): void {
       `duplicate program name ${JSON.stringify(fn.name)} (also in section ${other})`,
     );
   }
-  same.push(fn);
+  (first.sameName ??= []).push(fn);
+}
+
+/** Every function of that name, in the order they were added. */
+function functionsNamed(first: BpfFunction): BpfFunction[] {
+  return first.sameName === undefined ? [first] : [first, ...first.sameName];
 }
 
 /**
- * Cut a section's instructions into functions: each function symbol covers
- * `st_size` bytes (up to the next symbol when it has no size). Code no
- * symbol covers is unreachable (nothing can call code without a symbol) and
- * is dropped, except at the start of an entry section, where it means the
- * symbol table is wrong.
+ * Cut a section's instructions into functions and add them to `functions`:
+ * each function symbol covers `st_size` bytes (up to the next symbol when
+ * it has no size). Code no symbol covers is unreachable (nothing can call
+ * code without a symbol) and is dropped, except at the start of an entry
+ * section, where it means the symbol table is wrong.
+ *
+ * A function is a run of consecutive instructions, so it is sliced out of
+ * the section's list once its end is known.
  */
-function splitFunctions(ctx: LoadContext, sec: ClassifiedSection): BpfFunction[] {
+function splitFunctions(ctx: LoadContext, sec: ClassifiedSection, functions: FunctionTable): void {
   const insns = sec.instructions;
   if (insns === undefined) {
     throw new LinkError(
@@ -115,7 +147,7 @@ function splitFunctions(ctx: LoadContext, sec: ClassifiedSection): BpfFunction[]
       "program section was not relocated: run the relocate stage first",
     );
   }
-  if (insns.length === 0) return [];
+  if (insns.length === 0) return;
   if (insns[0].symbol === undefined && !isSubprogramSection(sec)) {
     throw new LinkError(
       "LINK_MISSING_SYMBOL",
@@ -124,33 +156,38 @@ function splitFunctions(ctx: LoadContext, sec: ClassifiedSection): BpfFunction[]
     );
   }
   const out: BpfFunction[] = [];
-  const dropped: number[] = [];
+  let dropped: number[] | undefined;
   let current: BpfFunction | undefined;
+  let start = 0;
   let end = 0;
   for (let i = 0; i < insns.length; i++) {
     const ins = insns[i];
     const at = ins.sourceOffset ?? 0;
     if (ins.symbol !== undefined) {
+      if (current !== undefined) current.instructions = insns.slice(start, i);
       const sym = sec.symbols.get(at);
       current = {
         name: ins.symbol,
         section: sec,
         offset: at,
         bind: sym?.bind ?? STB_LOCAL,
-        instructions: [],
+        instructions: NO_INSTRUCTIONS,
+        sameName: undefined,
+        taken: false,
+        visited: 0,
+        slot: 0,
       };
       out.push(current);
+      start = i;
       end = functionEnd(sym, insns, i);
     } else if (current !== undefined && at >= end) {
+      current.instructions = insns.slice(start, i);
       current = undefined;
     }
-    if (current === undefined) {
-      dropped.push(at);
-      continue;
-    }
-    current.instructions.push(ins);
+    if (current === undefined) (dropped ??= []).push(at);
   }
-  if (dropped.length > 0) {
+  if (current !== undefined) current.instructions = insns.slice(start);
+  if (dropped !== undefined) {
     ctx.diagnostics.push({
       stage: "link",
       level: "info",
@@ -161,8 +198,11 @@ function splitFunctions(ctx: LoadContext, sec: ClassifiedSection): BpfFunction[]
       } that no function symbol covers (unreachable, e.g. the losing copy of a weak function after linking)`,
     });
   }
-  return out;
+  for (const fn of out) addFunction(functions, fn);
 }
+
+/** Placeholder until a function's end is known; never handed out. */
+const NO_INSTRUCTIONS: Instruction[] = [];
 
 /** Where a function starting at `insns[i]` ends: its symbol's size, else the next symbol. */
 function functionEnd(sym: ElfSymbol | undefined, insns: Instruction[], i: number): number {
@@ -204,18 +244,20 @@ function ranges(offsets: number[]): string {
 function resolveCallee(
   ctx: LoadContext,
   caller: BpfFunction,
-  { ins, functions }: { ins: Instruction; functions: FunctionTable },
+  ins: Instruction,
+  functions: FunctionTable,
 ): BpfFunction {
   const name = ins.reference!;
-  const candidates = functions.get(name);
-  if (candidates === undefined) {
+  const first = functions.get(name);
+  if (first === undefined) {
     throw new LinkError(
       "LINK_UNKNOWN_FUNCTION",
       `function ${caller.name} refers to unknown function ${JSON.stringify(name)}`,
       { offset: ins.sourceOffset },
     );
   }
-  if (candidates.length === 1) return candidates[0];
+  if (first.sameName === undefined) return first;
+  const candidates = functionsNamed(first);
   const target = targetOf(ctx, caller.section, ins);
   const found = target === undefined
     ? undefined
@@ -262,57 +304,23 @@ function targetOf(
 
 function isFunctionReference(ins: Instruction): boolean {
   return ins.reference !== undefined &&
-    ((isCall(ins) && ins.src === BPF_PSEUDO_CALL) ||
-      (isLoadImm64(ins) && ins.src === BPF_PSEUDO_FUNC));
+    ((ins.opcode === CALL_OPCODE && ins.src === BPF_PSEUDO_CALL) ||
+      (ins.opcode === LD_IMM64_OPCODE && ins.src === BPF_PSEUDO_FUNC));
 }
 
 /**
  * The entry function followed by every function it reaches, each once, in
  * breadth-first order; then call and function-pointer immediates become
  * slot offsets relative to the next instruction, as the kernel wants.
+ * `serial` is unique to this program (see {@link BpfFunction.visited}).
  */
 function buildProgram(
   ctx: LoadContext,
   entry: BpfFunction,
-  { functions, taken }: { functions: FunctionTable; taken: Set<BpfFunction> },
+  functions: FunctionTable,
+  serial: number,
 ): ProgramSpec {
-  const order = [entry];
-  const included = new Set([entry]);
-  // Per function in `order`: the callee of each of its instructions.
-  const callees: (BpfFunction | undefined)[][] = [];
-  for (let i = 0; i < order.length; i++) {
-    const fn = order[i];
-    const targets = fn.instructions.map((ins) =>
-      isFunctionReference(ins) ? resolveCallee(ctx, fn, { ins, functions }) : undefined
-    );
-    callees.push(targets);
-    for (const callee of targets) {
-      if (callee === undefined || included.has(callee)) continue;
-      included.add(callee);
-      order.push(callee);
-    }
-  }
-
-  const startSlot = new Map<BpfFunction, number>();
-  let slot = 0;
-  for (const fn of order) {
-    startSlot.set(fn, slot);
-    for (const ins of fn.instructions) slot += isLoadImm64(ins) ? 2 : 1;
-  }
-  const instructions: Instruction[] = [];
-  slot = 0;
-  order.forEach((fn, f) => {
-    const own = !taken.has(fn);
-    taken.add(fn);
-    fn.instructions.forEach((original, k) => {
-      const ins = own ? original : copyInstruction(original);
-      const callee = callees[f][k];
-      if (callee !== undefined) ins.imm = startSlot.get(callee)! - (slot + 1);
-      instructions.push(ins);
-      slot += isLoadImm64(ins) ? 2 : 1;
-    });
-  });
-
+  const instructions = flatten(ctx, entry, functions, serial);
   const section = entry.section;
   const info = section.program;
   if (info === undefined) {
@@ -326,20 +334,77 @@ function buildProgram(
   let flags = 0;
   if (info?.sleepable) flags |= ProgramFlags.BPF_F_SLEEPABLE;
   if (info?.xdpFrags) flags |= ProgramFlags.BPF_F_XDP_HAS_FRAGS;
-  const sectionName = section.section.name.startsWith("?")
-    ? section.section.name.slice(1)
-    : section.section.name;
+  const name = section.section.name;
+  const optional = name.charCodeAt(0) === 0x3f; // '?'
   return new ProgramSpec({
     name: entry.name,
     type: info?.programType ?? ProgramType.UNSPEC,
     attachType: info?.attachType ?? 0,
     attachTo: info?.attachTo ?? "",
-    sectionName,
+    sectionName: optional ? name.slice(1) : name,
     license: ctx.license,
     kernelVersion: ctx.kernelVersion,
     flags,
-    autoload: info?.autoload ?? !section.section.name.startsWith("?"),
+    autoload: info?.autoload ?? !optional,
     byteOrder: ctx.byteOrder,
     instructions,
   });
+}
+
+/** The instructions of `entry` and every function it reaches; see {@link buildProgram}. */
+function flatten(
+  ctx: LoadContext,
+  entry: BpfFunction,
+  functions: FunctionTable,
+  serial: number,
+): Instruction[] {
+  // Most programs call nothing: their instructions are the entry's own.
+  if (!entry.instructions.some(isFunctionReference)) return takeInstructions(entry);
+
+  const order = [entry];
+  entry.visited = serial;
+  // The callee of every instruction of `order`, in the order they are emitted.
+  const callees: (BpfFunction | undefined)[] = [];
+  for (let f = 0; f < order.length; f++) {
+    const fn = order[f];
+    for (const ins of fn.instructions) {
+      if (!isFunctionReference(ins)) {
+        callees.push(undefined);
+        continue;
+      }
+      const callee = resolveCallee(ctx, fn, ins, functions);
+      callees.push(callee);
+      if (callee.visited === serial) continue;
+      callee.visited = serial;
+      order.push(callee);
+    }
+  }
+
+  let slot = 0;
+  for (const fn of order) {
+    fn.slot = slot;
+    for (const ins of fn.instructions) slot += ins.opcode === LD_IMM64_OPCODE ? 2 : 1;
+  }
+  const instructions: Instruction[] = new Array(callees.length);
+  let k = 0;
+  slot = 0;
+  for (const fn of order) {
+    const own = !fn.taken;
+    fn.taken = true;
+    for (const original of fn.instructions) {
+      const ins = own ? original : copyInstruction(original);
+      const callee = callees[k];
+      if (callee !== undefined) ins.imm = callee.slot - (slot + 1);
+      instructions[k++] = ins;
+      slot += ins.opcode === LD_IMM64_OPCODE ? 2 : 1;
+    }
+  }
+  return instructions;
+}
+
+/** A function's instructions for a program of its own: its own objects the first time, copies after. */
+function takeInstructions(fn: BpfFunction): Instruction[] {
+  if (fn.taken) return fn.instructions.map(copyInstruction);
+  fn.taken = true;
+  return fn.instructions;
 }

@@ -9,12 +9,13 @@
  */
 
 import { SHT_NOBITS, SHT_PROGBITS } from "../elf/constants.ts";
+import type { Btf } from "../btf/btf.ts";
 import { MapSpec } from "../collection/spec.ts";
 import { MapFlags, MapType } from "../collection/types.ts";
 import { LinkError } from "../errors/mod.ts";
+import { slabU8 } from "../internal/slab.ts";
 import { loadBtfMaps } from "./btf_maps.ts";
-import { datasecIds } from "./btf.ts";
-import { collectVariables } from "./variables.ts";
+import { collectVariables, datasecsByName } from "./variables.ts";
 import type { ClassifiedSection, LoadContext } from "./context.ts";
 import { inContext, requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
@@ -53,14 +54,16 @@ export function mapsStage(): Stage {
           throw inContext(err, `section ${sec.section.name}`);
         }
       }
+      if (data.length === 0) return;
+      const datasecs: Datasecs = { btf: ctx.btf, byName: undefined };
       for (const sec of data) {
         try {
-          loadDataSection(ctx, sec);
+          loadDataSection(ctx, sec, datasecs);
         } catch (err) {
           throw inContext(err, `data section ${sec.section.name}`);
         }
       }
-      collectVariables(ctx);
+      collectVariables(ctx, { sections: data, datasecs: datasecs.byName });
     },
   };
 }
@@ -143,7 +146,11 @@ function loadLegacyMaps(ctx: LoadContext, sec: ClassifiedSection): void {
  * `.rodata*` is read-only for programs and frozen; NOBITS sections (`.bss*`)
  * start zeroed by the kernel, so they carry no contents.
  */
-function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
+function loadDataSection(
+  ctx: LoadContext,
+  sec: ClassifiedSection,
+  datasecs: Datasecs,
+): void {
   const { name, size } = sec.section;
   if (sec.references === 0) {
     ctx.diagnostics.push({
@@ -158,7 +165,7 @@ function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
   }
   const readOnly = name === ".rodata" || name.startsWith(".rodata.");
   const nobits = sec.section.type === SHT_NOBITS;
-  const value = nobits ? undefined : requireElf(ctx, "maps").sectionData(sec.section).slice();
+  const value = nobits ? undefined : copyData(requireElf(ctx, "maps").sectionData(sec.section));
   addMap(
     ctx,
     new MapSpec({
@@ -170,14 +177,32 @@ function loadDataSection(ctx: LoadContext, sec: ClassifiedSection): void {
       flags: readOnly ? MapFlags.BPF_F_RDONLY_PROG : 0,
       freeze: readOnly,
       contents: value === undefined ? [] : [{ key: 0, value }],
-      valueType: datasecId(ctx, name),
+      valueType: datasecOf(datasecs, name),
     }),
   );
 }
 
+/**
+ * A copy of a data section's bytes, carved from a shared slab: an
+ * ArrayBuffer per map costs about a microsecond in Deno whatever its size.
+ */
+function copyData(data: Uint8Array): Uint8Array {
+  const value = slabU8(data.length);
+  value.set(data);
+  return value;
+}
+
+/**
+ * The DATASECs of a load by name, found on first use: one pass over the
+ * BTF serves every data section (and then `collectVariables`).
+ */
+interface Datasecs {
+  btf: Btf | undefined;
+  byName: Map<string, number> | undefined;
+}
+
 /** The DATASEC describing a data section, as libbpf gives it to the kernel as value type. */
-function datasecId(ctx: LoadContext, name: string): number | undefined {
-  const btf = ctx.btf;
-  if (btf === undefined) return undefined;
-  return datasecIds(btf, name)[0];
+function datasecOf(datasecs: Datasecs, name: string): number | undefined {
+  if (datasecs.btf === undefined) return undefined;
+  return (datasecs.byName ??= datasecsByName(datasecs.btf)).get(name);
 }

@@ -137,7 +137,8 @@ export class Pipeline {
 
   async #runOne(bytes: Uint8Array, options: LoadOptions): Promise<LoadContext> {
     const ctx = newLoadContext(bytes, options);
-    await runStages(this.stages, ctx);
+    const pending = runStages(this.stages, ctx);
+    if (pending !== undefined) await pending;
     return ctx;
   }
 
@@ -167,7 +168,8 @@ export class Pipeline {
         : item;
       const ctx = newLoadContext(bytes, options);
       try {
-        await runStages(stages.slice(0, at), ctx);
+        const pending = runStages(stages.slice(0, at), ctx);
+        if (pending !== undefined) await pending;
       } catch (err) {
         if (err instanceof TsbpfError) err.addContext(`object ${name}`);
         throw err;
@@ -176,7 +178,8 @@ export class Pipeline {
     }
     const merged = newLoadContext(new Uint8Array(0), options);
     merged.extensions.set(STATIC_LINK, objects);
-    await runStages(stages.slice(at), merged);
+    const pending = runStages(stages.slice(at), merged);
+    if (pending !== undefined) await pending;
     return merged;
   }
 
@@ -186,21 +189,49 @@ export class Pipeline {
   }
 }
 
-async function runStages(stages: readonly Stage[], ctx: LoadContext): Promise<void> {
-  for (const stage of stages) {
+/**
+ * Run `stages` from `from` on; a promise only once a stage returns one.
+ * Stages are mostly synchronous, and a load of only synchronous stages
+ * then costs no promise and no microtask turn per stage.
+ */
+function runStages(
+  stages: readonly Stage[],
+  ctx: LoadContext,
+  from = 0,
+): void | Promise<void> {
+  for (let i = from; i < stages.length; i++) {
+    let pending: void | Promise<void>;
     try {
-      // Most stages are synchronous: awaiting only promises saves a
-      // microtask turn per stage on every load.
-      const pending = stage.run(ctx);
-      if (pending !== undefined) await pending;
+      pending = stages[i].run(ctx);
     } catch (err) {
-      if (err instanceof TsbpfError) throw err.addContext(stage.name);
-      // A plugin stage may throw anything; name the stage and keep the cause.
-      // For a built-in stage this is a bug, which the code makes visible.
-      const message = err instanceof Error ? err.message : String(err);
-      throw new PipelineError(STAGE_FAILED, message, { cause: err }).addContext(stage.name);
+      throw stageError(stages[i], err);
     }
+    if (pending !== undefined) return finishStages(stages, ctx, { at: i, pending });
   }
+}
+
+/** The rest of {@link runStages} after stage `at` returned `pending`. */
+async function finishStages(
+  stages: readonly Stage[],
+  ctx: LoadContext,
+  { at, pending }: { at: number; pending: Promise<void> },
+): Promise<void> {
+  try {
+    await pending;
+  } catch (err) {
+    throw stageError(stages[at], err);
+  }
+  const rest = runStages(stages, ctx, at + 1);
+  if (rest !== undefined) await rest;
+}
+
+/** What a stage's failure becomes: its error with the stage named. */
+function stageError(stage: Stage, err: unknown): unknown {
+  if (err instanceof TsbpfError) return err.addContext(stage.name);
+  // A plugin stage may throw anything; name the stage and keep the cause.
+  // For a built-in stage this is a bug, which the code makes visible.
+  const message = err instanceof Error ? err.message : String(err);
+  return new PipelineError(STAGE_FAILED, message, { cause: err }).addContext(stage.name);
 }
 
 /** The {@link CollectionSpec} a finished context describes. */

@@ -21,16 +21,19 @@ import {
 import type { ElfSymbol } from "../elf/types.ts";
 import { LinkError } from "../errors/mod.ts";
 import type { Instruction } from "../isa/instruction.ts";
+import type { BtfExt } from "../btf/ext.ts";
 import {
   BPF_PSEUDO_CALL,
   BPF_PSEUDO_FUNC,
   BPF_PSEUDO_MAP_FD,
   BPF_PSEUDO_MAP_VALUE,
+  CALL_OPCODE,
   decodeInstructions,
   isCall,
   isLoadImm64,
 } from "../isa/mod.ts";
-import type { ClassifiedSection, LoadContext } from "./context.ts";
+import type { ClassifiedSection, LoadContext, SectionRelocation } from "./context.ts";
+import { relocationsIfAny } from "./classify.ts";
 import { inContext, requireElf } from "./context.ts";
 import type { Stage } from "./pipeline.ts";
 
@@ -116,17 +119,21 @@ function collectRelocations(ctx: LoadContext): void {
     const target = ctx.sections.get(rel.section.info);
     if (target === undefined || (target.kind !== "program" && target.kind !== "btfMaps")) continue;
     const entries = elf.relocations(rel.section);
-    for (const entry of entries) {
-      const symbol = ctx.symbols[entry.symbolIndex];
+    const relocations = target.relocations;
+    const fromCode = target.kind === "program";
+    for (let i = 0; i < entries.length; i++) {
+      const { offset, symbolIndex, type } = entries[i];
+      const symbol = ctx.symbols[symbolIndex];
       if (symbol === undefined) {
         throw new LinkError(
           "LINK_BAD_SYMBOL_INDEX",
-          `section ${rel.section.name}: relocation at offset ${entry.offset} names symbol ${entry.symbolIndex}, past the symbol table`,
-          { section: rel.section.name, offset: entry.offset },
+          `section ${rel.section.name}: relocation at offset ${offset} names symbol ${symbolIndex}, past the symbol table`,
+          { section: rel.section.name, offset },
         );
       }
-      target.relocations.set(entry.offset, { ...entry, symbol });
-      if (target.kind === "program") {
+      // A literal, not `{ ...entry, symbol }`: spreads are slow in both engines.
+      relocations.set(offset, { offset, symbolIndex, type, symbol });
+      if (fromCode) {
         const into = ctx.sections.get(symbol.sectionIndex);
         if (into !== undefined) into.references++;
       }
@@ -142,38 +149,29 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
   // Slot → instruction (undefined for the second slot of ld_imm64), to
   // find relocation targets.
   const bySlot: (Instruction | undefined)[] = new Array(sec.section.size >>> 3);
-  for (const ins of insns) {
-    const at = ins.sourceOffset!;
-    bySlot[at >>> 3] = ins;
-    const sym = sec.symbols.get(at);
-    if (sym !== undefined) ins.symbol = sym.name;
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i];
+    bySlot[ins.sourceOffset! >>> 3] = ins;
   }
-
-  attachExtInfo(ctx, sec, bySlot);
-
-  for (const [at, rel] of sec.relocations) {
+  // A section has a few symbols and many instructions: look each symbol up
+  // by slot rather than each instruction up by offset.
+  for (const [at, sym] of sec.symbols) {
     const ins = at % 8 === 0 ? bySlot[at >>> 3] : undefined;
-    if (ins === undefined) {
-      throw new LinkError(
-        "LINK_BAD_RELOCATION_OFFSET",
-        `offset ${at}: relocation does not point at the start of an instruction`,
-        { section: sec.section.name, offset: at },
-      );
-    }
-    try {
-      relocateInstruction(ctx, ins, rel.symbol);
-    } catch (err) {
-      throw inContext(err, `offset ${at}: relocating instruction`);
-    }
+    if (ins !== undefined && ins.sourceOffset === at) ins.symbol = sym.name;
   }
+
+  if (ctx.btfExt !== undefined) attachExtInfo(ctx.btfExt, sec, bySlot);
+
+  const relocations = relocationsIfAny(sec);
+  if (relocations !== undefined) applyRelocations(ctx, sec, relocations, bySlot);
 
   // Up to LLVM 9, calls inside one section could be plain relative calls
   // without a relocation: name their target before the section is split.
-  for (const ins of insns) {
+  for (let i = 0; i < insns.length; i++) {
+    const ins = insns[i];
+    if (ins.opcode !== CALL_OPCODE || ins.src !== BPF_PSEUDO_CALL || ins.imm === -1) continue;
     const at = ins.sourceOffset!;
-    if (sec.relocations.has(at) || !isCall(ins) || ins.src !== BPF_PSEUDO_CALL || ins.imm === -1) {
-      continue;
-    }
+    if (relocations?.has(at)) continue;
     const target = at + (ins.imm + 1) * 8;
     const sym = sec.symbols.get(target);
     if (sym === undefined) {
@@ -189,45 +187,84 @@ function relocateSection(ctx: LoadContext, sec: ClassifiedSection): void {
   sec.instructions = insns;
 }
 
+/** Point every relocated instruction of `sec` at what its symbol names. */
+function applyRelocations(
+  ctx: LoadContext,
+  sec: ClassifiedSection,
+  relocations: Map<number, SectionRelocation>,
+  bySlot: (Instruction | undefined)[],
+): void {
+  for (const [at, rel] of relocations) {
+    const ins = at % 8 === 0 ? bySlot[at >>> 3] : undefined;
+    if (ins === undefined) {
+      throw new LinkError(
+        "LINK_BAD_RELOCATION_OFFSET",
+        `offset ${at}: relocation does not point at the start of an instruction`,
+        { section: sec.section.name, offset: at },
+      );
+    }
+    try {
+      relocateInstruction(ctx, ins, rel.symbol);
+    } catch (err) {
+      throw inContext(err, `offset ${at}: relocating instruction`);
+    }
+  }
+}
+
 /**
  * `.BTF.ext` records become instruction metadata (`func`, `line`,
  * `coreRelo`), so they follow their instructions through linking.
  */
 function attachExtInfo(
-  ctx: LoadContext,
+  ext: BtfExt,
   sec: ClassifiedSection,
   bySlot: (Instruction | undefined)[],
 ): void {
-  const ext = ctx.btfExt;
-  if (ext === undefined) return;
   const name = sec.section.name;
-  const at = (insnOff: number, what: string): Instruction => {
-    const ins = insnOff % 8 === 0 ? bySlot[insnOff >>> 3] : undefined;
-    if (ins === undefined) {
-      throw new LinkError(
-        "LINK_BAD_EXT_INFO",
-        `.BTF.ext ${what} record at instruction offset ${insnOff} does not start an instruction of section ${name}`,
-        { section: name, offset: insnOff },
-      );
+  const funcs = ext.funcInfo.get(name);
+  if (funcs !== undefined) {
+    for (const r of funcs) extTarget(bySlot, r.insnOff, "func_info", name).func = r.typeId;
+  }
+  const lines = ext.lineInfo.get(name);
+  if (lines !== undefined) {
+    for (const r of lines) {
+      extTarget(bySlot, r.insnOff, "line_info", name).line = {
+        fileName: r.fileName,
+        lineText: r.lineText,
+        line: r.line,
+        column: r.column,
+      };
     }
-    return ins;
-  };
-  for (const r of ext.funcInfo.get(name) ?? []) at(r.insnOff, "func_info").func = r.typeId;
-  for (const r of ext.lineInfo.get(name) ?? []) {
-    at(r.insnOff, "line_info").line = {
-      fileName: r.fileName,
-      lineText: r.lineText,
-      line: r.line,
-      column: r.column,
-    };
   }
-  for (const r of ext.coreRelos.get(name) ?? []) {
-    at(r.insnOff, "CO-RE relocation").coreRelo = {
-      typeId: r.typeId,
-      accessor: r.accessor,
-      kind: r.kind,
-    };
+  // Most objects have no CO-RE relocations: skip the lookup by name.
+  const relos = ext.coreRelos.size === 0 ? undefined : ext.coreRelos.get(name);
+  if (relos !== undefined) {
+    for (const r of relos) {
+      extTarget(bySlot, r.insnOff, "CO-RE relocation", name).coreRelo = {
+        typeId: r.typeId,
+        accessor: r.accessor,
+        kind: r.kind,
+      };
+    }
   }
+}
+
+/** The instruction a `.BTF.ext` record of section `name` points at. */
+function extTarget(
+  bySlot: (Instruction | undefined)[],
+  insnOff: number,
+  what: string,
+  name: string,
+): Instruction {
+  const ins = insnOff % 8 === 0 ? bySlot[insnOff >>> 3] : undefined;
+  if (ins === undefined) {
+    throw new LinkError(
+      "LINK_BAD_EXT_INFO",
+      `.BTF.ext ${what} record at instruction offset ${insnOff} does not start an instruction of section ${name}`,
+      { section: name, offset: insnOff },
+    );
+  }
+  return ins;
 }
 
 function relocateInstruction(ctx: LoadContext, ins: Instruction, sym: ElfSymbol): void {

@@ -226,55 +226,114 @@ export function sectionDefMatches(sec: string, sectionName: string): boolean {
 }
 
 /**
- * Where each pattern of a table sits, so a lookup costs a few map probes
- * instead of a scan: exact patterns by name, `+` patterns by their base,
- * `/` patterns (prefixes) in a list. Table order still decides: the lowest
- * index among the matches wins, as in libbpf's first-match scan.
+ * Where each pattern of a table sits, so a lookup compares a name with a
+ * pattern or two instead of scanning the table. Exact and `+` patterns are
+ * filed by the name they match whole, `+` patterns also by their base (for
+ * `base/…`), both under a key made of the length and first character, so a
+ * lookup neither hashes the name nor cuts it; `/` patterns (prefixes) sit
+ * in a list. Table order still decides: the lowest index among the matches
+ * wins, as in libbpf's first-match scan. Built once per table; nothing in
+ * it depends on the names looked up.
  */
 interface SecDefIndex {
-  exact: Map<string, number>;
-  plus: Map<string, number>;
-  prefixes: { sec: string; index: number }[];
-  /** Answers so far, by section name (-1: no match): objects repeat their names. */
-  memo: Map<string, number>;
+  /** Exact and `+` patterns by {@link nameKey} of the whole name they match, in table order. */
+  whole: Map<number, Candidate[]>;
+  /** `+` patterns by {@link nameKey} of their base, for names `base/…`, in table order. */
+  plus: Map<number, Candidate[]>;
+  /** Whether some `+` base holds a `/`: else only a name's first `/` can end a base. */
+  slashInBase: boolean;
+  /** `prefix/` patterns, in table order. */
+  prefixes: Candidate[];
 }
 
-/** Most names {@link SecDefIndex.memo} holds before it starts over. */
-const MEMO_MAX = 1024;
+/** A pattern's literal part and its table index. */
+interface Candidate {
+  text: string;
+  index: number;
+}
+
+/** Length and first character of the first `length` characters of `name`. */
+function nameKey(name: string, length: number): number {
+  return length * 0x10000 + (length === 0 ? 0 : name.charCodeAt(0));
+}
 
 const indexes = new WeakMap<readonly SectionDef[], SecDefIndex>();
+/** The table looked up last and its index: loads use one table, and this skips the WeakMap. */
+let lastDefs: readonly SectionDef[] | undefined;
+let lastIndex: SecDefIndex | undefined;
 
 function indexOf(defs: readonly SectionDef[]): SecDefIndex {
+  if (defs === lastDefs) return lastIndex!;
   let index = indexes.get(defs);
-  if (index !== undefined) return index;
-  index = { exact: new Map(), plus: new Map(), prefixes: [], memo: new Map() };
-  defs.forEach((entry, i) => {
-    const last = entry.sec.length > 0 ? entry.sec[entry.sec.length - 1] : "";
-    if (last === "/") index!.prefixes.push({ sec: entry.sec, index: i });
-    else if (last === "+") {
-      const base = entry.sec.slice(0, -1);
-      if (!index!.plus.has(base)) index!.plus.set(base, i);
-    } else if (!index!.exact.has(entry.sec)) index!.exact.set(entry.sec, i);
-  });
-  indexes.set(defs, index);
+  if (index === undefined) {
+    index = buildIndex(defs);
+    indexes.set(defs, index);
+  }
+  lastDefs = defs;
+  lastIndex = index;
   return index;
+}
+
+function buildIndex(defs: readonly SectionDef[]): SecDefIndex {
+  const index: SecDefIndex = {
+    whole: new Map(),
+    plus: new Map(),
+    slashInBase: false,
+    prefixes: [],
+  };
+  defs.forEach((entry, i) => {
+    const sec = entry.sec;
+    const last = sec.length > 0 ? sec[sec.length - 1] : "";
+    if (last === "/") {
+      index.prefixes.push({ text: sec, index: i });
+      return;
+    }
+    const name = last === "+" ? sec.slice(0, -1) : sec;
+    addCandidate(index.whole, { text: name, index: i });
+    if (last === "+") {
+      addCandidate(index.plus, { text: name, index: i });
+      if (name.includes("/")) index.slashInBase = true;
+    }
+  });
+  return index;
+}
+
+/** File `c` under its {@link nameKey}, after the candidates filed before it. */
+function addCandidate(map: Map<number, Candidate[]>, c: Candidate): void {
+  const key = nameKey(c.text, c.text.length);
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [c]);
+  else list.push(c);
 }
 
 /** libbpf's `find_sec_def()`: the first match in table order wins. */
 function findSecDef(name: string, defs: readonly SectionDef[]): SectionDef | undefined {
-  const index = indexOf(defs);
-  const known = index.memo.get(name);
-  if (known !== undefined) return known < 0 ? undefined : defs[known];
-  const { exact, plus, prefixes, memo } = index;
-  let best = exact.get(name) ?? Infinity;
-  best = Math.min(best, plus.get(name) ?? Infinity);
-  // A `base+` pattern also matches `base/anything`: try every prefix ending before a '/'.
-  for (let slash = name.indexOf("/"); slash >= 0; slash = name.indexOf("/", slash + 1)) {
-    best = Math.min(best, plus.get(name.slice(0, slash)) ?? Infinity);
+  const { whole, plus, slashInBase, prefixes } = indexOf(defs);
+  let best = Infinity;
+  const same = whole.get(nameKey(name, name.length));
+  if (same !== undefined) {
+    for (const c of same) {
+      if (c.text === name) {
+        best = c.index;
+        break;
+      }
+    }
   }
-  for (const p of prefixes) if (p.index < best && name.startsWith(p.sec)) best = p.index;
-  if (memo.size >= MEMO_MAX) memo.clear();
-  memo.set(name, best === Infinity ? -1 : best);
+  // A `base+` pattern also matches `base/anything`: try the bases ending before a '/'.
+  for (let slash = name.indexOf("/"); slash >= 0; slash = name.indexOf("/", slash + 1)) {
+    const bases = plus.get(nameKey(name, slash));
+    if (bases !== undefined) {
+      for (const c of bases) {
+        if (c.index >= best) break;
+        if (name.startsWith(c.text)) {
+          best = c.index;
+          break;
+        }
+      }
+    }
+    if (!slashInBase) break;
+  }
+  for (const p of prefixes) if (p.index < best && name.startsWith(p.text)) best = p.index;
   return best === Infinity ? undefined : defs[best];
 }
 
@@ -339,13 +398,15 @@ export interface ParseProgramSectionOptions {
 
 function attachTarget(entry: SectionDef, name: string): string {
   const sec = entry.sec;
-  if (sec.endsWith("/")) return name.slice(sec.length);
-  if (!sec.endsWith("+")) return "";
+  // Character codes, not endsWith(): this runs for every program section.
+  const last = sec.charCodeAt(sec.length - 1);
+  if (last === 0x2f) return name.slice(sec.length); // "prefix/"
+  if (last !== 0x2b) return ""; // not "base+"
   // Only entries that name a target after "/" (BTF-attached or auto-attached
-  // ones) have one; struct_ops ignores the suffix.
+  // ones) have one; struct_ops ignores the suffix. The target starts after
+  // "base/", which is as long as "base+"; a name of just "base" has none.
   if ((entry.flags & SEC_ATTACH_BTF) === 0 && entry.autoAttach === undefined) return "";
-  const base = sec.length - 1;
-  return name.length > base ? name.slice(base + 1) : "";
+  return name.slice(sec.length);
 }
 
 /**
@@ -365,8 +426,8 @@ export function parseProgramSection(
   sectionName: string,
   options: ParseProgramSectionOptions = {},
 ): ProgramSection | undefined {
-  const autoload = !sectionName.startsWith("?");
-  const name = stripOptional(sectionName);
+  const autoload = sectionName.charCodeAt(0) !== 0x3f; // '?'
+  const name = autoload ? sectionName : sectionName.slice(1);
   const entry = findSecDef(name, options.defs ?? SECTION_DEFS);
   if (entry === undefined) return undefined;
   const sleepable = (entry.flags & SEC_SLEEPABLE) !== 0;
