@@ -8,7 +8,7 @@
  * @module
  */
 
-import { slabU32, slabU8 } from "../internal/slab.ts";
+import { slabU32 } from "../internal/slab.ts";
 import { BtfError } from "../errors/mod.ts";
 
 /** `BTF_MAGIC`. */
@@ -21,6 +21,8 @@ export const BTF_HEADER_MIN_LEN = 24;
 export const BTF_HEADER_LAYOUT_LEN = 32;
 /** `sizeof(struct btf_type)`: name_off, info, size/type. */
 export const BTF_TYPE_LEN = 12;
+/** `BTF_KIND_DATASEC`. */
+const BTF_KIND_DATASEC = 15;
 /** Highest kind this parser decodes (`BTF_KIND_ENUM64`). */
 export const BTF_KIND_MAX_KNOWN = 19;
 
@@ -64,12 +66,19 @@ export interface BtfTypeIndex {
    * when it is aligned and in host order, else a (byte-swapped) copy.
    */
   words: Uint32Array;
-  /** Index in `words` of each type's `struct btf_type` (the first `count` entries). */
-  starts: Uint32Array;
-  /** Each type's kind (7 bits; the first `count` entries). */
-  kinds: Uint8Array;
-  /** How many types there are; `starts` and `kinds` may be longer. */
+  /**
+   * Per type, at `2 * i` the index in `words` of its `struct btf_type` and
+   * at `2 * i + 1` its kind (7 bits): one array rather than two, as making
+   * a typed array costs in both engines (the first `2 * count` entries).
+   */
+  entries: Uint32Array;
+  /** How many types there are; `entries` may be longer. */
   count: number;
+  /**
+   * Indexes (0-based, in ID order) of the DATASECs: loaders look for them
+   * on every load, and noting them here spares a second walk.
+   */
+  datasecs: number[];
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -293,8 +302,8 @@ export function indexTypes(
   // doubles. Trailing bytes short of a word are reported after the loop.
   const lenWords = sectionLen >>> 2;
   const capacity = (sectionLen / BTF_TYPE_LEN) | 0;
-  const starts = slabU32(capacity);
-  const kinds = slabU8(capacity);
+  const entries = slabU32(2 * capacity);
+  const datasecs: number[] = [];
   const layout = options.layout;
   let n = 0;
   let w = 0;
@@ -318,13 +327,14 @@ export function indexTypes(
         size,
       );
     }
-    starts[n] = w;
-    kinds[n] = kind;
+    entries[2 * n] = w;
+    entries[2 * n + 1] = kind;
+    if (kind === BTF_KIND_DATASEC) datasecs.push(n);
     n++;
     w += size;
   }
   if ((sectionLen & 3) !== 0) throw truncated(header, options.firstId + n, w, "struct btf_type", 3);
-  return { words, starts, kinds, count: n };
+  return { words, entries, count: n, datasecs };
 }
 
 /** Size in words of a kind this parser does not know, from the layout section. */

@@ -109,11 +109,15 @@ export class Btf {
 
   /** The type section as host-order words (see `indexTypes`). */
   readonly #words: Uint32Array;
-  /** Word index of each type's record in `#words`. */
-  readonly #starts: Uint32Array;
+  /**
+   * Per type, at `2 * idx` the word index of its record in `#words` and at
+   * `2 * idx + 1` its kind: one array, as every typed array made costs.
+   */
+  readonly #entries: Uint32Array;
+  /** Indexes of the DATASECs, from the index walk. */
+  readonly #datasecs: number[];
   /** Byte offset of the type section in the blob, for messages. */
   readonly #typeStart: number;
-  readonly #kinds: Uint8Array;
   readonly #count: number;
   readonly #strings: StringTable;
   /** libbpf's `start_str_off`: string offsets below it belong to the base. */
@@ -121,6 +125,12 @@ export class Btf {
   readonly #layout?: BtfLayout;
   readonly #types: (BtfType | undefined)[];
   #overrides?: Map<number, BtfType>;
+  /**
+   * Whether some override has another kind than its record: until then
+   * `#entries` answers kind questions alone, without a look in `#overrides`
+   * (the DATASEC fixup replaces a type on nearly every load).
+   */
+  #kindChanged = false;
   #names?: Map<string, number | number[]>;
   /** Flavoured names (`foo___v2`) by essential name, built with `#names`. */
   #flavours?: Map<string, number[]>;
@@ -133,22 +143,22 @@ export class Btf {
     bytes: Uint8Array,
     header: BtfHeaderInfo,
     index: BtfTypeIndex,
-    options: { base?: Btf; layout?: BtfLayout },
+    base: Btf | undefined,
+    layout: BtfLayout | undefined,
   ) {
     this.bytes = bytes;
     this.littleEndian = header.littleEndian;
-    this.base = options.base;
+    this.base = base;
     this.#words = index.words;
-    this.#starts = index.starts;
+    this.#entries = index.entries;
+    this.#datasecs = index.datasecs;
     this.#typeStart = header.typeStart;
-    this.#kinds = index.kinds;
     this.#count = index.count;
-    this.firstId = options.base === undefined ? 1 : options.base.lastId + 1;
+    this.firstId = base === undefined ? 1 : base.lastId + 1;
     this.lastId = this.firstId + this.#count - 1;
     this.#strings = new StringTable(bytes, header.strStart, header.strLen);
-    const base = options.base;
     this.#strBase = base === undefined ? 0 : base.#strBase + base.#strings.length;
-    this.#layout = options.layout;
+    this.#layout = layout;
     this.#types = new Array(this.#count);
   }
 
@@ -160,8 +170,8 @@ export class Btf {
    * malformed header, a type running past its section, or a kind that
    * neither this parser nor the blob's layout section can size.
    */
-  static parse(bytes: Uint8Array, options: BtfParseOptions = {}): Btf {
-    const base = options.base;
+  static parse(bytes: Uint8Array, options?: BtfParseOptions): Btf {
+    const base = options?.base;
     const header = parseHeader(bytes, base !== undefined);
     // Split BTF without its own layout shares the base's (libbpf does the same).
     const layout = readLayout(bytes, header) ?? (base === undefined ? undefined : base.#layout);
@@ -169,7 +179,7 @@ export class Btf {
       layout,
       firstId: base === undefined ? 1 : base.lastId + 1,
     });
-    return new Btf(bytes, header, index, { base, layout });
+    return new Btf(bytes, header, index, base, layout);
   }
 
   /**
@@ -194,8 +204,9 @@ export class Btf {
   kindOf(id: number): BtfKind {
     const idx = id - this.firstId;
     if ((idx >>> 0) === idx && idx < this.#count) {
+      if (!this.#kindChanged) return this.#entries[2 * idx + 1] as BtfKind;
       const override = this.#overrides?.get(id);
-      return (override !== undefined ? override.kind : this.#kinds[idx]) as BtfKind;
+      return (override !== undefined ? override.kind : this.#entries[2 * idx + 1]) as BtfKind;
     }
     if (id === 0) return BtfKind.UNKN;
     if (this.base !== undefined && (id >>> 0) === id && id < this.firstId) {
@@ -204,13 +215,39 @@ export class Btf {
     throw this.#badId(id);
   }
 
+  /**
+   * IDs of this blob's types (not the base's) of kind `kind`, ascending,
+   * as {@link kindOf} sees them. Reads the index alone: nothing is decoded.
+   */
+  idsOfKind(kind: BtfKind): number[] {
+    const firstId = this.firstId;
+    if (kind === BtfKind.DATASEC && !this.#kindChanged) {
+      const datasecs = this.#datasecs;
+      const ids: number[] = new Array(datasecs.length);
+      for (let i = 0; i < datasecs.length; i++) ids[i] = firstId + datasecs[i];
+      return ids;
+    }
+    const ids: number[] = [];
+    if (this.#kindChanged) {
+      for (let idx = 0; idx < this.#count; idx++) {
+        if (this.kindOf(firstId + idx) === kind) ids.push(firstId + idx);
+      }
+      return ids;
+    }
+    const entries = this.#entries;
+    for (let idx = 0; idx < this.#count; idx++) {
+      if (entries[2 * idx + 1] === kind) ids.push(firstId + idx);
+    }
+    return ids;
+  }
+
   /** The name of a type ("" when anonymous), from the index and the string section (no full decode). */
   nameOf(id: number): string {
     const idx = id - this.firstId;
     if ((idx >>> 0) === idx && idx < this.#count) {
       const decoded = this.#types[idx];
       if (decoded !== undefined) return decoded.name;
-      return this.#name(this.#words[this.#starts[idx]], idx);
+      return this.#name(this.#words[this.#entries[2 * idx]], idx);
     }
     if (id === 0) return "";
     if (this.base !== undefined && (id >>> 0) === id && id < this.firstId) {
@@ -318,7 +355,9 @@ export class Btf {
    */
   decodeAll(): void {
     for (let idx = 0; idx < this.#count; idx++) {
-      if (this.#types[idx] === undefined && isKnownKind(this.#kinds[idx])) this.#decode(idx);
+      if (this.#types[idx] === undefined && isKnownKind(this.#entries[2 * idx + 1])) {
+        this.#decode(idx);
+      }
     }
   }
 
@@ -348,6 +387,7 @@ export class Btf {
       );
     }
     (this.#overrides ??= new Map()).set(id, type);
+    if (type.kind !== this.#entries[2 * idx + 1]) this.#kindChanged = true;
     this.#types[idx] = type;
     this.#names = undefined;
     this.#flavours = undefined;
@@ -405,8 +445,8 @@ export class Btf {
   #guessPointerSize(): number {
     const words = this.#words;
     for (let idx = 0; idx < this.#count; idx++) {
-      if (this.#kinds[idx] !== BtfKind.INT) continue;
-      const w = this.#starts[idx];
+      if (this.#entries[2 * idx + 1] !== BtfKind.INT) continue;
+      const w = this.#entries[2 * idx];
       const size = words[w + 2];
       if (size !== 4 && size !== 8) continue;
       const name = this.#lookupString(words[w]);
@@ -416,7 +456,8 @@ export class Btf {
   }
 
   #decodable(idx: number): boolean {
-    return isKnownKind(this.#kinds[idx]) || this.#overrides?.has(this.firstId + idx) === true;
+    return isKnownKind(this.#entries[2 * idx + 1]) ||
+      this.#overrides?.has(this.firstId + idx) === true;
   }
 
   /**
@@ -437,7 +478,7 @@ export class Btf {
         if (decoded.name === name) out.push(this.firstId + idx);
         continue;
       }
-      const nameOff = words[this.#starts[idx]];
+      const nameOff = words[this.#entries[2 * idx]];
       if (nameOff === 0) continue;
       const rel = nameOff - strBase;
       if (inPlace && rel >= 0 && rel < strings.length) {
@@ -459,7 +500,7 @@ export class Btf {
       let name: string;
       if (decoded !== undefined) name = decoded.name;
       else {
-        const nameOff = words[this.#starts[idx]];
+        const nameOff = words[this.#entries[2 * idx]];
         if (nameOff === 0) continue;
         name = this.#name(nameOff, idx);
       }
@@ -495,7 +536,7 @@ export class Btf {
   #name(nameOff: number, idx: number): string {
     const s = nameOff === 0 && this.#strBase === 0 ? "" : this.#lookupString(nameOff);
     if (s !== undefined) return s;
-    const at = this.#at(this.#starts[idx]);
+    const at = this.#at(this.#entries[2 * idx]);
     throw new BtfError(
       "BTF_BAD_STRING_OFFSET",
       `type [${
@@ -521,8 +562,8 @@ export class Btf {
   }
 
   #where(idx: number): string {
-    return `type [${this.firstId + idx}] ${btfKindName(this.#kinds[idx])} at offset ${
-      this.#at(this.#starts[idx])
+    return `type [${this.firstId + idx}] ${btfKindName(this.#entries[2 * idx + 1])} at offset ${
+      this.#at(this.#entries[2 * idx])
     }`;
   }
 
@@ -547,9 +588,9 @@ export class Btf {
   }
 
   #decode(idx: number): BtfType {
-    const kind = this.#kinds[idx];
+    const kind = this.#entries[2 * idx + 1];
     const id = this.firstId + idx;
-    const w = this.#starts[idx];
+    const w = this.#entries[2 * idx];
     if (!isKnownKind(kind)) {
       throw new BtfError(
         "BTF_UNKNOWN_KIND",

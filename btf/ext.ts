@@ -194,10 +194,33 @@ export interface ParseBtfExtOptions {
    * `BTF_EXT_BAD_STRING` error.
    */
   strings: (offset: number) => string;
+  /**
+   * Sections of the object (its ELF sections, say), in file order. A
+   * block naming one of them is keyed by that section's own `name` string:
+   * the same text, so the result is the same, but looking records up with
+   * those very strings then hashes and compares no second copy.
+   */
+  sections?: readonly { readonly name: string }[];
 }
 
 /** The subsections, by the name libbpf's messages give them. */
 type InfoKind = "func_info" | "line_info" | "core_relo";
+
+// The subsections as small integers, indexing the tables below: one
+// record-reading loop dispatches on them, with no callback per block.
+const FUNC_INFO = 0;
+const LINE_INFO = 1;
+const CORE_RELO = 2;
+const KIND_NAMES: readonly InfoKind[] = ["func_info", "line_info", "core_relo"];
+/** Header offset of each subsection's `off`/`len` pair. */
+const FIELD_AT = [8, 16, 24];
+const MIN_REC_SIZE = [FUNC_INFO_MIN_SIZE, LINE_INFO_MIN_SIZE, CORE_RELO_MIN_SIZE];
+
+// Which string a record names, for the message of a bad one (built only then).
+const SECTION_NAME = 0;
+const FILE_NAME = 1;
+const LINE_TEXT = 2;
+const ACCESS_STR = 3;
 
 /** Shared state of one parse. */
 interface Reader {
@@ -205,7 +228,21 @@ interface Reader {
   le: boolean;
   length: number;
   resolve: (offset: number) => string;
-  cache: Map<number, string>;
+  /** `options.sections`, and where the search for the next name starts. */
+  sections: readonly { readonly name: string }[];
+  cursor: number;
+  /**
+   * Name offset and name of the block at each index, from the last
+   * subsection that had a block there (the arrays only grow).
+   */
+  nameOffs: number[];
+  names: string[];
+  /** The last file name a line_info record resolved, and its offset (-1: none yet). */
+  fileNameOff: number;
+  fileName: string;
+  /** The last line text a line_info record resolved, and its offset (-1: none yet). */
+  lineOff: number;
+  lineText: string;
 }
 
 /**
@@ -245,8 +282,21 @@ export function parseBtfExt(bytes: Uint8Array, options: ParseBtfExtOptions): Btf
     const flags = bytes[3].toString(16);
     throw extError("BTF_EXT_BAD_FLAGS", `unsupported flags 0x${flags} at offset 3`, { offset: 3 });
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
-  const hdrLen = view.getUint32(4, le);
+  const r: Reader = {
+    view: new DataView(bytes.buffer, bytes.byteOffset, length),
+    le,
+    length,
+    resolve: options.strings,
+    sections: options.sections ?? NO_SECTIONS,
+    cursor: 0,
+    nameOffs: [],
+    names: [],
+    fileNameOff: -1,
+    fileName: "",
+    lineOff: -1,
+    lineText: "",
+  };
+  const hdrLen = u32(r, 4);
   if (hdrLen < BTF_EXT_HEADER_MIN_LEN) {
     throw extError(
       "BTF_EXT_HEADER_TOO_SHORT",
@@ -267,42 +317,37 @@ export function parseBtfExt(bytes: Uint8Array, options: ParseBtfExtOptions): Btf
     });
   }
 
-  const reader: Reader = { view, le, length, resolve: options.strings, cache: new Map() };
   const funcInfo = new Map<string, FuncInfoRecord[]>();
   const lineInfo = new Map<string, LineInfoRecord[]>();
   const coreRelos = new Map<string, CoreReloRecord[]>();
-
-  walkSubsection(reader, hdrLen, "func_info", 8, FUNC_INFO_MIN_SIZE, (name, at, count, size) => {
-    funcInfo.set(name, readFuncInfo(reader, name, at, count, size));
-  });
-  walkSubsection(reader, hdrLen, "line_info", 16, LINE_INFO_MIN_SIZE, (name, at, count, size) => {
-    lineInfo.set(name, readLineInfo(reader, name, at, count, size));
-  });
-  if (hdrLen >= BTF_EXT_HEADER_CORE_LEN) {
-    walkSubsection(reader, hdrLen, "core_relo", 24, CORE_RELO_MIN_SIZE, (name, at, count, size) => {
-      coreRelos.set(name, readCoreRelos(reader, name, at, count, size));
-    });
-  }
+  readSubsection(r, hdrLen, FUNC_INFO, funcInfo);
+  readSubsection(r, hdrLen, LINE_INFO, lineInfo);
+  if (hdrLen >= BTF_EXT_HEADER_CORE_LEN) readSubsection(r, hdrLen, CORE_RELO, coreRelos);
   return { littleEndian: le, funcInfo, lineInfo, coreRelos };
 }
 
+/** A u32 of the blob in its byte order (the caller checked the bounds). */
+function u32(r: Reader, at: number): number {
+  return r.view.getUint32(at, r.le);
+}
+
 /**
- * Check one subsection whose `off`/`len` pair sits at `fieldAt` in the
- * header, and call `visit` for each `btf_ext_info_sec` block with its
- * section name, the offset of its first record, `num_info` and `rec_size`.
- * Bounds are checked before `visit` runs, so it may read freely.
+ * Check one subsection (its `off`/`len` pair is at `FIELD_AT[kind]` in the
+ * header) and read each `btf_ext_info_sec` block's records into `out`,
+ * keyed by section name. Bounds are checked before records are read.
  */
-function walkSubsection(
+function readSubsection(
   r: Reader,
   hdrLen: number,
-  kind: InfoKind,
-  fieldAt: number,
-  minRecSize: number,
-  visit: (name: string, at: number, count: number, recSize: number) => void,
+  kindIndex: number,
+  out: Map<string, unknown[]>,
 ): void {
-  const off = r.view.getUint32(fieldAt, r.le);
-  const len = r.view.getUint32(fieldAt + 4, r.le);
+  const fieldAt = FIELD_AT[kindIndex];
+  const off = u32(r, fieldAt);
+  const len = u32(r, fieldAt + 4);
   if (len === 0) return;
+  const kind = KIND_NAMES[kindIndex];
+  const minRecSize = MIN_REC_SIZE[kindIndex];
   if (off % 4 !== 0) {
     throw extError(
       "BTF_EXT_MISALIGNED",
@@ -326,7 +371,7 @@ function walkSubsection(
       { offset: start },
     );
   }
-  const recSize = r.view.getUint32(start, r.le);
+  const recSize = u32(r, start);
   if (recSize < minRecSize || recSize % 4 !== 0) {
     throw extError(
       "BTF_EXT_BAD_REC_SIZE",
@@ -346,7 +391,7 @@ function walkSubsection(
       },
     );
   }
-  const seen = new Set<string>();
+  let block = 0;
   while (at < end) {
     if (end - at < INFO_SEC_SIZE) {
       throw extError(
@@ -355,10 +400,19 @@ function walkSubsection(
         { offset: at },
       );
     }
-    const nameOff = r.view.getUint32(at, r.le);
-    const name = resolveString(r, nameOff, () => `${kind}: section name offset ${nameOff}`, {
-      offset: at,
-    });
+    const nameOff = u32(r, at);
+    // Subsections list the same sections in the same order: block `block`
+    // of the previous one most likely names this section too, and reusing
+    // its string spares resolving the name (and hashing it for the map
+    // again, a costly call in both engines).
+    let name: string;
+    if (block < r.nameOffs.length && r.nameOffs[block] === nameOff) name = r.names[block];
+    else {
+      name = sectionName(r, resolveString(r, nameOff, at, SECTION_NAME, kind, "", 0));
+      r.nameOffs[block] = nameOff;
+      r.names[block] = name;
+    }
+    block++;
     if (name === "") {
       throw extError(
         "BTF_EXT_EMPTY_SECTION_NAME",
@@ -366,7 +420,7 @@ function walkSubsection(
         { offset: at },
       );
     }
-    const count = r.view.getUint32(at + 4, r.le);
+    const count = u32(r, at + 4);
     if (count === 0) {
       throw extError(
         "BTF_EXT_NO_RECORDS",
@@ -382,17 +436,50 @@ function walkSubsection(
         { offset: at + 4 },
       );
     }
-    if (seen.has(name)) {
+    // `out` holds exactly the blocks read so far: it is the set of names seen.
+    if (out.has(name)) {
       throw extError(
         "BTF_EXT_DUPLICATE_SECTION",
         `${kind}: section ${name} has a second btf_ext_info_sec at offset ${at}`,
         { offset: at },
       );
     }
-    seen.add(name);
-    visit(name, first, count, recSize);
+    out.set(
+      name,
+      kindIndex === FUNC_INFO
+        ? readFuncInfo(r, name, first, count, recSize)
+        : kindIndex === LINE_INFO
+        ? readLineInfo(r, name, first, count, recSize)
+        : readCoreRelos(r, name, first, count, recSize),
+    );
     at = first + count * recSize;
   }
+}
+
+const NO_SECTIONS: readonly { readonly name: string }[] = [];
+
+/** Sections {@link sectionName} looks at past the last match, at most: the parse stays linear. */
+const SECTION_SEARCH_MAX = 32;
+
+/**
+ * The name string of the section of `r.sections` named `name`, or `name`
+ * (the same text either way). Blocks come in section order, so the search
+ * starts after the last match and usually ends at once; it gives up after
+ * {@link SECTION_SEARCH_MAX} sections.
+ */
+function sectionName(r: Reader, name: string): string {
+  const sections = r.sections;
+  const n = sections.length;
+  const tries = n < SECTION_SEARCH_MAX ? n : SECTION_SEARCH_MAX;
+  for (let k = 0, c = r.cursor; k < tries; k++) {
+    const s = sections[c].name;
+    c = c + 1 === n ? 0 : c + 1;
+    if (s.length === name.length && s === name) {
+      r.cursor = c;
+      return s;
+    }
+  }
+  return name;
 }
 
 function readFuncInfo(
@@ -403,12 +490,13 @@ function readFuncInfo(
   recSize: number,
 ): FuncInfoRecord[] {
   const out: FuncInfoRecord[] = new Array(count);
+  let prev = -1;
   for (let i = 0, p = at; i < count; i++, p += recSize) {
-    const insnOff = readInsnOff(r, "func_info", section, i, p);
-    if (i > 0 && insnOff <= out[i - 1].insnOff) {
-      throw unsorted("func_info", section, i, p, out[i - 1].insnOff, insnOff);
-    }
-    out[i] = { insnOff, typeId: r.view.getUint32(p + 4, r.le) };
+    const insnOff = u32(r, p);
+    if (insnOff % INSN_SIZE !== 0) throw badInsnOff("func_info", section, i, p, insnOff);
+    if (insnOff <= prev) throw unsorted("func_info", section, i, p, prev, insnOff);
+    prev = insnOff;
+    out[i] = { insnOff, typeId: u32(r, p + 4) };
   }
   return out;
 }
@@ -421,31 +509,29 @@ function readLineInfo(
   recSize: number,
 ): LineInfoRecord[] {
   const out: LineInfoRecord[] = new Array(count);
+  let prev = -1;
   for (let i = 0, p = at; i < count; i++, p += recSize) {
-    const insnOff = readInsnOff(r, "line_info", section, i, p);
-    if (i > 0 && insnOff <= out[i - 1].insnOff) {
-      throw unsorted("line_info", section, i, p, out[i - 1].insnOff, insnOff);
+    const insnOff = u32(r, p);
+    if (insnOff % INSN_SIZE !== 0) throw badInsnOff("line_info", section, i, p, insnOff);
+    if (insnOff <= prev) throw unsorted("line_info", section, i, p, prev, insnOff);
+    prev = insnOff;
+    const fileNameOff = u32(r, p + 4);
+    const lineOff = u32(r, p + 8);
+    const lineCol = u32(r, p + 12);
+    // Records nearly always share one file name, and a line often spans
+    // several records in a row: resolve each only when it changes.
+    if (fileNameOff !== r.fileNameOff) {
+      r.fileName = resolveString(r, fileNameOff, p, FILE_NAME, "line_info", section, i);
+      r.fileNameOff = fileNameOff;
     }
-    const fileNameOff = r.view.getUint32(p + 4, r.le);
-    const lineOff = r.view.getUint32(p + 8, r.le);
-    const lineCol = r.view.getUint32(p + 12, r.le);
-    // Most file names repeat: look in the memo before building an error description.
-    const fileName = r.cache.get(fileNameOff) ?? resolveString(
-      r,
-      fileNameOff,
-      () => `line_info of section ${section}: record ${i}: file_name_off ${fileNameOff}`,
-      { offset: p },
-    );
-    const lineText = r.cache.get(lineOff) ?? resolveString(
-      r,
-      lineOff,
-      () => `line_info of section ${section}: record ${i}: line_off ${lineOff}`,
-      { offset: p },
-    );
+    if (lineOff !== r.lineOff) {
+      r.lineText = resolveString(r, lineOff, p, LINE_TEXT, "line_info", section, i);
+      r.lineOff = lineOff;
+    }
     out[i] = {
       insnOff,
-      fileName,
-      lineText,
+      fileName: r.fileName,
+      lineText: r.lineText,
       line: lineCol >>> LINE_COL_SHIFT,
       column: lineCol & ((1 << LINE_COL_SHIFT) - 1),
       fileNameOff,
@@ -464,35 +550,33 @@ function readCoreRelos(
 ): CoreReloRecord[] {
   const out: CoreReloRecord[] = new Array(count);
   for (let i = 0, p = at; i < count; i++, p += recSize) {
-    const insnOff = readInsnOff(r, "core_relo", section, i, p);
-    const accessStrOff = r.view.getUint32(p + 8, r.le);
-    const accessor = resolveString(
-      r,
-      accessStrOff,
-      () => `core_relo of section ${section}: record ${i}: access_str_off ${accessStrOff}`,
-      { offset: p },
-    );
+    const insnOff = u32(r, p);
+    if (insnOff % INSN_SIZE !== 0) throw badInsnOff("core_relo", section, i, p, insnOff);
+    const accessStrOff = u32(r, p + 8);
+    const accessor = resolveString(r, accessStrOff, p, ACCESS_STR, "core_relo", section, i);
     out[i] = {
       insnOff,
-      typeId: r.view.getUint32(p + 4, r.le),
+      typeId: u32(r, p + 4),
       accessor,
-      kind: r.view.getUint32(p + 12, r.le),
+      kind: u32(r, p + 12),
       accessStrOff,
     };
   }
   return out;
 }
 
-function readInsnOff(r: Reader, kind: InfoKind, section: string, i: number, p: number): number {
-  const insnOff = r.view.getUint32(p, r.le);
-  if (insnOff % INSN_SIZE !== 0) {
-    throw extError(
-      "BTF_EXT_BAD_INSN_OFF",
-      `${kind} of section ${section}: record ${i} at offset ${p}: insn_off ${insnOff} is not a multiple of ${INSN_SIZE}`,
-      { offset: p },
-    );
-  }
-  return insnOff;
+function badInsnOff(
+  kind: InfoKind,
+  section: string,
+  i: number,
+  p: number,
+  insnOff: number,
+): BtfError {
+  return extError(
+    "BTF_EXT_BAD_INSN_OFF",
+    `${kind} of section ${section}: record ${i} at offset ${p}: insn_off ${insnOff} is not a multiple of ${INSN_SIZE}`,
+    { offset: p },
+  );
 }
 
 function unsorted(
@@ -510,34 +594,61 @@ function unsorted(
   );
 }
 
-/** Resolve a string offset through the caller's resolver, memoised, wrapping its errors. */
+/**
+ * Resolve a string offset through the caller's resolver, wrapping its
+ * errors. Not memoised: a lookup in a map costs more than slicing the
+ * string again. `field`, `kind`, `section` and `i` say which string of which
+ * record this is: the message is built from them only when it fails, so
+ * the success path allocates nothing but the string.
+ */
 function resolveString(
   r: Reader,
   offset: number,
-  what: () => string,
-  where: { offset: number },
+  at: number,
+  field: number,
+  kind: InfoKind,
+  section: string,
+  i: number,
 ): string {
-  const cached = r.cache.get(offset);
-  if (cached !== undefined) return cached;
   let value: unknown;
   try {
     value = r.resolve(offset);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw extError("BTF_EXT_BAD_STRING", `${what()} is not a valid string: ${reason}`, {
-      ...where,
+    const what = describeString(offset, field, kind, section, i);
+    throw extError("BTF_EXT_BAD_STRING", `${what} is not a valid string: ${reason}`, {
+      offset: at,
       cause,
     });
   }
   if (typeof value !== "string") {
     throw extError(
       "BTF_EXT_BAD_STRING",
-      `${what()}: the string resolver returned no string`,
-      where,
+      `${describeString(offset, field, kind, section, i)}: the string resolver returned no string`,
+      { offset: at },
     );
   }
-  r.cache.set(offset, value);
   return value;
+}
+
+/** What a string offset is, for an error message. */
+function describeString(
+  offset: number,
+  field: number,
+  kind: InfoKind,
+  section: string,
+  i: number,
+): string {
+  switch (field) {
+    case SECTION_NAME:
+      return `${kind}: section name offset ${offset}`;
+    case FILE_NAME:
+      return `line_info of section ${section}: record ${i}: file_name_off ${offset}`;
+    case LINE_TEXT:
+      return `line_info of section ${section}: record ${i}: line_off ${offset}`;
+    default:
+      return `core_relo of section ${section}: record ${i}: access_str_off ${offset}`;
+  }
 }
 
 function extError(
