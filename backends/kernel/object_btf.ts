@@ -370,19 +370,28 @@ export function funcAndLineInfo(prog: ProgramSpec, strings: StringOffsets): Func
     throw err;
   }
   return {
-    funcInfo: {
-      byteLength: funcs.length * BPF_FUNC_INFO_SIZE,
-      writeTo: (out, offset) =>
-        encodeFuncInfoInto(funcs, out, { offset, littleEndian: HOST_LITTLE_ENDIAN }),
-    },
+    funcInfo: recordPayload(funcs, BPF_FUNC_INFO_SIZE, encodeFuncInfoInto),
     funcInfoCount: funcs.length,
     funcInfoRecSize: BPF_FUNC_INFO_SIZE,
-    lineInfo: {
-      byteLength: lines.length * BPF_LINE_INFO_SIZE,
-      writeTo: (out, offset) =>
-        encodeLineInfoInto(lines, out, { offset, littleEndian: HOST_LITTLE_ENDIAN }),
-    },
+    lineInfo: recordPayload(lines, BPF_LINE_INFO_SIZE, encodeLineInfoInto),
     lineInfoCount: lines.length,
     lineInfoRecSize: BPF_LINE_INFO_SIZE,
+  };
+}
+
+/** Checked records as an {@link AttrPayload} their encoder writes in host byte order. */
+function recordPayload<R>(
+  records: readonly R[],
+  recSize: number,
+  encodeInto: (
+    records: readonly R[],
+    out: Uint8Array,
+    options: { offset: number; littleEndian: boolean },
+  ) => void,
+): AttrPayload {
+  return {
+    byteLength: records.length * recSize,
+    writeTo: (out, offset) =>
+      encodeInto(records, out, { offset, littleEndian: HOST_LITTLE_ENDIAN }),
   };
 }
