@@ -99,17 +99,18 @@ export function selectPrograms(
   spec: CollectionSpec,
   options: SelectionOptions = {},
 ): ProgramSelection {
-  const names = [...spec.programs.keys()];
   const diagnostics: string[] = [];
-  const includes = options.include === undefined
-    ? undefined
-    : compile(options.include, "include", names, diagnostics);
-  const excludes = compile(options.exclude ?? [], "exclude", names, diagnostics);
+  // Most loads name no globs: no name list or regexps for them.
+  let names: string[] | undefined;
+  const globs = (list: readonly string[], key: string) =>
+    list.length === 0 ? [] : compile(list, key, names ??= [...spec.programs.keys()], diagnostics);
+  const includes = options.include === undefined ? undefined : globs(options.include, "include");
+  const excludes = globs(options.exclude ?? [], "exclude");
   const optional = options.optional;
-  const optionals = Array.isArray(optional)
-    ? compile(optional, "optional", names, diagnostics)
-    : [];
-  const unknown = (options.programs ?? []).filter((n) => !spec.programs.has(n));
+  const optionals = Array.isArray(optional) ? globs(optional, "optional") : [];
+  const unknown = options.programs === undefined
+    ? []
+    : options.programs.filter((n) => !spec.programs.has(n));
   const named = options.programs === undefined ? undefined : new Set(options.programs);
   const roots: string[] = [];
   const skipped = new Map<string, SkipReason>();
@@ -206,5 +207,6 @@ function compile(
 }
 
 function matches(globs: readonly CompiledGlob[], name: string): boolean {
-  return globs.some((g) => g.re.test(name));
+  for (let i = 0; i < globs.length; i++) if (globs[i].re.test(name)) return true;
+  return false;
 }

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -525,6 +526,109 @@ test("object BTF: line texts missing from the object are added to the blob", () 
     assert.match(err.message, /^program prog: /);
     return true;
   });
+});
+
+test("object BTF: func/line info records equal a lookup per record, whatever repeats (property)", () => {
+  // Records repeat file names and line texts, as the same string or as an
+  // equal copy; funcAndLineInfo looks a repeat up once. Reference: every
+  // record's strings looked up on their own.
+  const pool = ["a.c", "b.h", "r = 0;", "return r;", "", "x += 1;", "\u00e9t\u00e9"];
+  const text = fc.nat({ max: pool.length - 1 }).chain((i) =>
+    fc.boolean().map((copy) => (copy ? [...pool[i]].join("") : pool[i]))
+  );
+  const line = fc.record({
+    fileName: text,
+    lineText: text,
+    line: fc.integer({ min: 1, max: (1 << 22) - 1 }),
+    column: fc.integer({ min: 0, max: 1023 }),
+  });
+  const insn = fc.record({
+    wide: fc.boolean(),
+    func: fc.option(fc.constant(3), { nil: undefined }),
+    line: fc.option(line, { nil: undefined }),
+  });
+  const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  fc.assert(
+    fc.property(fc.array(insn, { minLength: 1, maxLength: 40 }), (insns) => {
+      const b = new BtfBuilder();
+      const int = b.int("int", 4, { signed: true });
+      b.func("prog", b.funcProto(int, []));
+      // Some texts are in the object's own strings, the others get added.
+      b.addString("a.c");
+      b.addString("return r;");
+      const prog = new ProgramSpec({
+        name: "prog",
+        type: ProgramType.SOCKET_FILTER,
+        instructions: insns.map((i) => ({
+          opcode: i.wide ? 0x18 : 0xb7,
+          dst: 0,
+          src: 0,
+          offset: 0,
+          imm: 0,
+          ...(i.wide ? { immHi: 0 } : {}),
+          ...(i.func === undefined ? {} : { func: i.func }),
+          ...(i.line === undefined ? {} : { line: i.line }),
+        })),
+      });
+      const spec = new CollectionSpec({ btf: Btf.parse(marshalBtf(b)) });
+      spec.programs.set("prog", prog);
+      const prepared = prepareObjectBtf(spec, {});
+      const info = funcAndLineInfo(prog, prepared.strings);
+      const want: number[] = [];
+      let slot = 0;
+      for (const i of insns) {
+        if (i.line !== undefined) {
+          want.push(
+            slot, // the kernel's insn_off counts instructions
+            prepared.strings.find(i.line.fileName)!,
+            prepared.strings.find(i.line.lineText)!,
+            ((i.line.line << 10) | i.line.column) >>> 0,
+          );
+        }
+        slot += i.wide ? 2 : 1;
+      }
+      assert.equal(info.lineInfoCount, want.length / 4);
+      const got = payloadBytes(info.lineInfo);
+      const v = new DataView(got.buffer);
+      assert.deepEqual(
+        Array.from({ length: want.length }, (_, k) => v.getUint32(k * 4, le)),
+        want,
+      );
+      assert.ok(want.every((off) => off !== undefined));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("object BTF: specs sharing one BTF but not their line texts get blobs with their own texts", () => {
+  const b = new BtfBuilder();
+  const int = b.int("int", 4, { signed: true });
+  b.func("prog", b.funcProto(int, []));
+  const bytes = marshalBtf(b);
+  const specWith = (texts: string[]) => {
+    const prog = new ProgramSpec({
+      name: "prog",
+      type: ProgramType.SOCKET_FILTER,
+      instructions: texts.map((lineText, i) => ({
+        opcode: 0xb7,
+        dst: 0,
+        src: 0,
+        offset: 0,
+        imm: 0,
+        line: { fileName: "f.c", lineText, line: i + 1, column: 0 },
+      })),
+    });
+    const spec = new CollectionSpec({ btf: Btf.parse(bytes) });
+    spec.programs.set("prog", prog);
+    return { spec, prog };
+  };
+  // Same length of list and same set in another order, repeats inside.
+  for (const texts of [["a", "a", "b"], ["a", "b", "b"], ["b", "a", "a"], ["c", "c", "c"]]) {
+    const { spec, prog } = specWith(texts);
+    const prepared = prepareObjectBtf(spec, {});
+    for (const t of texts) assert.ok(prepared.strings.find(t) !== undefined, `${texts}: ${t}`);
+    assert.equal(funcAndLineInfo(prog, prepared.strings).lineInfoCount, texts.length);
+  }
 });
 
 test("object BTF: no BTF or a rejected blob falls back with a diagnostic unless required", () => {

@@ -34,23 +34,35 @@ export class KernelCollection implements Disposable {
    */
   readonly diagnostics: readonly string[];
 
+  #report: readonly ProgramLoadReport[] | (() => readonly ProgramLoadReport[]);
+
+  /**
+   * A collection owning `maps` and `programs`. `options.report` may be a
+   * function: the loader passes one, so a load whose report nobody reads
+   * doesn't build it.
+   */
+  constructor(
+    maps: Map<string, KernelMap>,
+    programs: Map<string, KernelProgram>,
+    options: {
+      diagnostics?: readonly string[];
+      report?: readonly ProgramLoadReport[] | (() => readonly ProgramLoadReport[]);
+    } = {},
+  ) {
+    this.maps = maps;
+    this.programs = programs;
+    this.diagnostics = options.diagnostics ?? [];
+    this.#report = options.report ?? [];
+  }
+
   /**
    * What became of every program of the spec, in spec order: `loaded`,
    * `skipped` (with the reason) or `failed` (an optional program, with its
    * error). Empty for a collection made without a spec.
    */
-  readonly report: readonly ProgramLoadReport[];
-
-  /** A collection owning `maps` and `programs`. */
-  constructor(
-    maps: Map<string, KernelMap>,
-    programs: Map<string, KernelProgram>,
-    options: { diagnostics?: readonly string[]; report?: readonly ProgramLoadReport[] } = {},
-  ) {
-    this.maps = maps;
-    this.programs = programs;
-    this.diagnostics = options.diagnostics ?? [];
-    this.report = options.report ?? [];
+  get report(): readonly ProgramLoadReport[] {
+    if (typeof this.#report === "function") this.#report = this.#report();
+    return this.#report;
   }
 
   /** A map by name, or `undefined` when there is none. */

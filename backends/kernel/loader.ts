@@ -55,7 +55,7 @@ import {
   programTypeName,
 } from "../../collection/types.ts";
 import { TsbpfError } from "../../errors/mod.ts";
-import { encodedSize, encodeInstructionsInto } from "../../isa/codec.ts";
+import { encodeInstructionsInto } from "../../isa/codec.ts";
 import type { Instruction } from "../../isa/instruction.ts";
 import {
   BPF_PSEUDO_BTF_ID,
@@ -305,9 +305,12 @@ class LoadState {
     }
     for (const [name, ps] of this.spec.programs) {
       if (!programs.has(name)) continue;
+      // No closure or context string per program: the context is only
+      // built for an error (this loop runs once per program per load).
       try {
-        step(`load program ${name}`, () => this.programs.set(name, this.loadProgram(ps)));
+        this.programs.set(name, this.loadProgram(ps));
       } catch (err) {
+        if (err instanceof TsbpfError) err.addContext(`load program ${name}`);
         // Maps stay all-or-nothing; an optional program's refusal is reported instead.
         if (!(err instanceof TsbpfError) || !this.chosen!.isOptional(name)) throw err;
         this.failed.set(name, err);
@@ -320,12 +323,15 @@ class LoadState {
       });
     }
     this.closeBtf();
-    const report = buildReport(this.spec, {
-      loaded: new Set(this.programs.keys()),
-      failed: this.failed,
-      skipped: this.chosen!.skipped,
-      notes: this.notes,
-    });
+    // Built when first read. What loaded is fixed now: every selected
+    // program but the failed ones (the collection's own map may change).
+    const { spec, failed, notes } = this;
+    const skipped = this.chosen!.skipped;
+    const report = () => {
+      const loaded = new Set<string>();
+      for (const name of programs) if (!failed.has(name)) loaded.add(name);
+      return buildReport(spec, { loaded, failed, skipped, notes });
+    };
     return new KernelCollection(this.maps, this.programs, {
       diagnostics: this.diagnostics,
       report,
@@ -419,6 +425,8 @@ class LoadState {
       for (const name of this.spec.maps.keys()) addMap(name, "spec");
     }
     for (const name of chosen.roots) addProgram(name, "spec");
+    // Every map is in already: the programs' references can add none.
+    if (maps.size === this.spec.maps.size) return { maps, programs };
     while (queue.length > 0) {
       const ps = this.spec.programs.get(queue.pop()!)!;
       for (const ref of ps.references()) {
@@ -674,12 +682,26 @@ class LoadState {
         `CO-RE relocation ${unresolved.kindName} of ${unresolved.spec} at insn #${unresolved.insn} is unresolved: ${unresolved.reason}`,
       );
     }
-    const insns = ps.instructions.map((ins, i) => this.patch(ins, i));
+    // One pass: patch, count slots (ld_imm64 takes two), and notice a
+    // module kfunc (which needs an fd_array) and func_info.
+    const source = ps.instructions;
+    const insns: Instruction[] = [];
+    let slots = source.length;
+    let moduleKfunc = false;
+    let hasFunc = false;
+    for (let i = 0; i < source.length; i++) {
+      const ins = source[i];
+      const out = ins.reference === undefined ? ins : this.patch(ins, i);
+      insns.push(out);
+      if (isLoadImm64(out)) slots++;
+      else if (out.btfModule !== undefined && out.btfModule !== "vmlinux") moduleKfunc = true;
+      if (ins.func !== undefined) hasFunc = true;
+    }
     const attrs: ProgLoadAttrs = {
       prog_type: ps.type,
       // Encoded straight into the syscall's staging area.
       insns: {
-        byteLength: encodedSize(insns),
+        byteLength: slots * 8,
         writeTo: (out, offset) => {
           encodeInstructionsInto(insns, out, { offset, littleEndian: HOST_LITTLE_ENDIAN });
         },
@@ -690,12 +712,14 @@ class LoadState {
       prog_name: ps.name,
       expected_attach_type: ps.expectedAttachType(),
     };
-    const fdArray = kfuncFdArray(insns, (module) => this.moduleBtfFd(module));
-    if (fdArray !== undefined) attrs.fd_array = fdArray;
+    if (moduleKfunc) {
+      const fdArray = kfuncFdArray(insns, (module) => this.moduleBtfFd(module));
+      if (fdArray !== undefined) attrs.fd_array = fdArray;
+    }
     const attachBtfId = attachTarget(ps, this.options.attachTo?.[ps.name]);
     if (attachBtfId !== undefined) attrs.attach_btf_id = attachBtfId;
     const btf = this.btf();
-    if (btf !== undefined && ps.instructions.some((ins) => ins.func !== undefined)) {
+    if (btf !== undefined && hasFunc) {
       const info = funcAndLineInfo(ps, btf.strings);
       attrs.prog_btf_fd = btf.fd;
       if (info.funcInfoCount > 0) {

@@ -48,7 +48,12 @@ import {
 } from "../../btf/ext_encode.ts";
 import type { FuncInfoInput, LineInfoInput } from "../../btf/ext_encode.ts";
 import { marshalBtf } from "../../btf/marshal.ts";
-import { fixupExterns, sanitizeBtf, type SanitizeOptions } from "../../btf/sanitize.ts";
+import {
+  fixupExterns,
+  SANITIZE_FEATURES,
+  sanitizeBtf,
+  type SanitizeOptions,
+} from "../../btf/sanitize.ts";
 import type { CollectionSpec, ProgramSpec } from "../../collection/spec.ts";
 import { TsbpfError } from "../../errors/mod.ts";
 import { KernelError, SyscallError } from "./errors.ts";
@@ -182,7 +187,7 @@ export function prepareObjectBtf(
   // (sizes, a sample of the bytes, the overrides); a hit is confirmed by
   // comparing the bytes and texts themselves, which costs less than hashing
   // them.
-  const key = `${sampleKey(source)}|${JSON.stringify(sanitize)}|${texts.length}`;
+  const key = `${sampleKey(source)}|${optionsKey(sanitize)}|${texts.length}`;
   const hit = prepared.get(key);
   if (hit !== undefined && sameBytes(hit.source, source.bytes) && sameTexts(hit.texts, texts)) {
     // Refresh its place: the cache drops the least recently used entry.
@@ -233,6 +238,16 @@ function sampleKey(btf: Btf): string {
   return `${len}:${(a >>> 0).toString(16)}:${overrides}`;
 }
 
+/** The sanitize options as a number: a base-3 digit per feature (unset, on, off). */
+function optionsKey(options: SanitizeOptions): number {
+  let key = 0;
+  for (let i = 0; i < SANITIZE_FEATURES.length; i++) {
+    const v = options[SANITIZE_FEATURES[i]];
+    key = key * 3 + (v === undefined ? 0 : v ? 1 : 2);
+  }
+  return key;
+}
+
 /** Whether two byte arrays hold the same bytes (4 at a time where aligned). */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   const len = a.length;
@@ -274,26 +289,31 @@ function placeStrayExterns(b: BtfBuilder): BtfBuilder {
 }
 
 /**
- * Every file name and line text of the spec's programs, deduplicated, in
- * order of appearance: the same spec gives the same list, which is all the
- * cache key needs (only a cache miss sorts them).
+ * Every file name and line text of the spec's programs, in order of
+ * appearance, a repeat of the one before left out: the same spec gives the
+ * same list, which is all the cache key needs. Not deduplicated further:
+ * hashing each new string into a Set cost more than the list saves (in
+ * JavaScriptCore most of all), and interning on a miss dedups anyway.
  */
 function lineTexts(spec: CollectionSpec): string[] {
-  const texts = new Set<string>();
+  const texts: string[] = [];
   for (const prog of spec.programs.values()) {
-    let file = "";
+    let file: string | undefined;
+    let text: string | undefined;
     for (const ins of prog.instructions) {
       const line = ins.line;
       if (line === undefined) continue;
-      // One file name repeats on every line: skip the set for it.
       if (line.fileName !== file) {
         file = line.fileName;
-        texts.add(file);
+        texts.push(file);
       }
-      texts.add(line.lineText);
+      if (line.lineText !== text) {
+        text = line.lineText;
+        texts.push(text);
+      }
     }
   }
-  return [...texts];
+  return texts;
 }
 
 /** What {@link funcAndLineInfo} needs of a string table: `BtfStringTable` fits. */
@@ -347,15 +367,31 @@ export function funcAndLineInfo(prog: ProgramSpec, strings: StringOffsets): Func
     return off;
   };
   let slot = 0;
+  // The previous record's strings and offsets: records repeat them (one
+  // file name throughout, one text per source line), and a repeat needs no
+  // lookup.
+  let file: string | undefined;
+  let fileOff = 0;
+  let text: string | undefined;
+  let textOff = 0;
   for (const ins of prog.instructions) {
     if (ins.func !== undefined) funcs.push({ insnOff: slot * 8, typeId: ins.func });
-    if (ins.line !== undefined) {
+    const line = ins.line;
+    if (line !== undefined) {
+      if (line.fileName !== file) {
+        fileOff = offsetOf(line.fileName, slot);
+        file = line.fileName;
+      }
+      if (line.lineText !== text) {
+        textOff = offsetOf(line.lineText, slot);
+        text = line.lineText;
+      }
       lines.push({
         insnOff: slot * 8,
-        fileNameOff: offsetOf(ins.line.fileName, slot),
-        lineOff: offsetOf(ins.line.lineText, slot),
-        line: ins.line.line,
-        column: ins.line.column,
+        fileNameOff: fileOff,
+        lineOff: textOff,
+        line: line.line,
+        column: line.column,
       });
     }
     slot += ins.opcode === LD_IMM64 ? 2 : 1;
