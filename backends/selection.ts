@@ -135,12 +135,13 @@ export function selectPrograms(
 }
 
 /**
- * The report of every program of `spec`, in spec order: `loaded` for those
- * in `loaded`, `failed` for those in `failed`, `skipped` with the reason
- * for the rest (`not-selected` for a program neither selected nor loaded).
+ * The report of every program of `spec` (or of the program names given
+ * instead, in spec order), in spec order: `loaded` for those in `loaded`,
+ * `failed` for those in `failed`, `skipped` with the reason for the rest
+ * (`not-selected` for a program neither selected nor loaded).
  */
 export function buildReport(
-  spec: CollectionSpec,
+  spec: CollectionSpec | readonly string[],
   outcome: {
     loaded: ReadonlySet<string>;
     failed: ReadonlyMap<string, TsbpfError>;
@@ -148,7 +149,8 @@ export function buildReport(
     notes: ReadonlyMap<string, string[]>;
   },
 ): ProgramLoadReport[] {
-  return [...spec.programs.keys()].map((name): ProgramLoadReport => {
+  const names: readonly string[] = "programs" in spec ? [...spec.programs.keys()] : spec;
+  return names.map((name): ProgramLoadReport => {
     const notes = [...(outcome.notes.get(name) ?? [])];
     if (outcome.loaded.has(name)) return { name, status: "loaded", notes };
     const error = outcome.failed.get(name);

@@ -323,14 +323,16 @@ class LoadState {
       });
     }
     this.closeBtf();
-    // Built when first read. What loaded is fixed now: every selected
-    // program but the failed ones (the collection's own map may change).
-    const { spec, failed, notes } = this;
+    // Built when first read, from what is fixed now: the spec's program
+    // names, and every selected program but the failed ones loaded (the
+    // collection's own map may change). The spec itself is not kept.
+    const names = [...this.spec.programs.keys()];
+    const { failed, notes } = this;
     const skipped = this.chosen!.skipped;
     const report = () => {
       const loaded = new Set<string>();
       for (const name of programs) if (!failed.has(name)) loaded.add(name);
-      return buildReport(spec, { loaded, failed, skipped, notes });
+      return buildReport(names, { loaded, failed, skipped, notes });
     };
     return new KernelCollection(this.maps, this.programs, {
       diagnostics: this.diagnostics,
