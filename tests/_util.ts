@@ -26,6 +26,28 @@ export function fixtureObjects(dir: "bpfel" | "bpfeb"): string[] {
   return readdirSync(path).filter((f) => f.endsWith(".o")).sort();
 }
 
+/** Where Debian's linux-libc-dev puts the BPF uapi header. */
+export const UAPI_BPF_H = "/usr/include/linux/bpf.h";
+
+/**
+ * `BPF_FUNC_*` IDs by helper name (without `bpf_`) from {@link UAPI_BPF_H},
+ * or `undefined` when it is not installed. Newer headers number each
+ * helper (`FN(name, id, ##ctx)`); older ones by position in the
+ * `__BPF_FUNC_MAPPER` list (`FN(name)`).
+ */
+export function uapiHelperIds(): Map<string, number> | undefined {
+  if (!existsSync(UAPI_BPF_H)) return undefined;
+  const text = readFileSync(UAPI_BPF_H, "utf8");
+  const ids = new Map<string, number>();
+  for (const m of text.matchAll(/FN\((\w+), (\d+), ##ctx\)/g)) ids.set(m[1], Number(m[2]));
+  if (ids.size === 0) {
+    const start = text.indexOf("#define __BPF_FUNC_MAPPER(FN)");
+    const block = text.slice(start, text.indexOf("\n\n", start));
+    for (const m of block.matchAll(/FN\((\w+)\)/g)) ids.set(m[1], ids.size);
+  }
+  return ids;
+}
+
 /** Whether a command is on PATH (runs `command -v`). */
 export function haveCommand(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" }).status === 0;

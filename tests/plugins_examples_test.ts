@@ -18,7 +18,6 @@ import {
   sectionsOfKind,
   TsbpfError,
 } from "../mod.ts";
-import { existsSync, readFileSync } from "node:fs";
 import { readElf } from "../elf/mod.ts";
 import {
   BPF_OBJ_NAME_LEN,
@@ -34,7 +33,13 @@ import {
 import metaDefault from "../plugins/examples/meta_section.ts";
 import prefixDefault from "../plugins/examples/map_prefix.ts";
 import forbidDefault from "../plugins/examples/forbid_helpers.ts";
-import { fixtureManifest, fixtureObjects, readFixture } from "./_util.ts";
+import {
+  fixtureManifest,
+  fixtureObjects,
+  readFixture,
+  UAPI_BPF_H,
+  uapiHelperIds,
+} from "./_util.ts";
 
 const ORDERS = ["bpfel", "bpfeb"] as const;
 const META = { owner: "net-team", version: "3", description: "drops short packets" };
@@ -519,18 +524,8 @@ test("forbid_helpers: the helper table matches the uapi __BPF_FUNC_MAPPER IDs", 
 });
 
 test("forbid_helpers: every table entry matches <linux/bpf.h> when it is installed", () => {
-  const header = "/usr/include/linux/bpf.h";
-  if (!existsSync(header)) return console.log(`skipped: no ${header} (install linux-libc-dev)`);
-  // Newer headers number each helper (FN(name, id, ##ctx)); older ones by
-  // position in the __BPF_FUNC_MAPPER list (FN(name)).
-  const text = readFileSync(header, "utf8");
-  const ids = new Map<string, number>();
-  for (const m of text.matchAll(/FN\((\w+), (\d+), ##ctx\)/g)) ids.set(m[1], Number(m[2]));
-  if (ids.size === 0) {
-    const start = text.indexOf("#define __BPF_FUNC_MAPPER(FN)");
-    const block = text.slice(start, text.indexOf("\n\n", start));
-    for (const m of block.matchAll(/FN\((\w+)\)/g)) ids.set(m[1], ids.size);
-  }
+  const ids = uapiHelperIds();
+  if (ids === undefined) return console.log(`skipped: no ${UAPI_BPF_H} (install linux-libc-dev)`);
   assert.equal(ids.get("unspec"), 0);
   for (const [name, id] of Object.entries(HELPER_IDS)) assert.equal(ids.get(name), id, name);
 });

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { UAPI_BPF_H, uapiHelperIds } from "./_util.ts";
 import { assemble } from "../isa/asm.ts";
 import { VmError } from "../backends/vm/errors.ts";
 import { createVmMap, type VmRingBuf } from "../backends/vm/maps/mod.ts";
@@ -249,57 +250,13 @@ function probeMemory(ranges: Record<string, Uint8Array | string>): ProbeMemory {
 // ---------------------------------------------------------------- table
 
 test("HELPER_IDS match include/uapi/linux/bpf.h and defaultHelpers covers them", () => {
-  const uapi: Record<string, number> = {
-    map_lookup_elem: 1,
-    map_update_elem: 2,
-    map_delete_elem: 3,
-    probe_read: 4,
-    ktime_get_ns: 5,
-    trace_printk: 6,
-    get_prandom_u32: 7,
-    get_smp_processor_id: 8,
-    skb_store_bytes: 9,
-    tail_call: 12,
-    get_current_pid_tgid: 14,
-    get_current_uid_gid: 15,
-    get_current_comm: 16,
-    perf_event_output: 25,
-    skb_load_bytes: 26,
-    csum_diff: 28,
-    get_numa_node_id: 42,
-    probe_read_str: 45,
-    map_push_elem: 87,
-    map_pop_elem: 88,
-    map_peek_elem: 89,
-    spin_lock: 93,
-    spin_unlock: 94,
-    strtol: 105,
-    strtoul: 106,
-    probe_read_user: 112,
-    probe_read_kernel: 113,
-    probe_read_user_str: 114,
-    probe_read_kernel_str: 115,
-    jiffies64: 118,
-    ktime_get_boot_ns: 125,
-    ringbuf_output: 130,
-    ringbuf_reserve: 131,
-    ringbuf_submit: 132,
-    ringbuf_discard: 133,
-    ringbuf_query: 134,
-    copy_from_user: 148,
-    ktime_get_coarse_ns: 160,
-    for_each_map_elem: 164,
-    snprintf: 165,
-    trace_vprintk: 177,
-    loop: 181,
-    strncmp: 182,
-    xdp_get_buff_len: 188,
-    xdp_load_bytes: 189,
-    xdp_store_bytes: 190,
-  };
-  assert.deepEqual({ ...HELPER_IDS }, uapi);
-  assert.equal(HELPERS.size, Object.keys(uapi).length);
-  for (const [name, id] of Object.entries(uapi)) assert.equal(HELPERS.get(id)?.name, name);
+  // The IDs are checked against the installed header itself rather than a
+  // copy of it here (CI installs it with libbpf-dev).
+  const uapi = uapiHelperIds();
+  if (uapi === undefined) console.log(`uapi check skipped: no ${UAPI_BPF_H} (linux-libc-dev)`);
+  else for (const [name, id] of Object.entries(HELPER_IDS)) assert.equal(uapi.get(name), id, name);
+  assert.equal(HELPERS.size, Object.keys(HELPER_IDS).length);
+  for (const [name, id] of Object.entries(HELPER_IDS)) assert.equal(HELPERS.get(id)?.name, name);
   assert.notEqual(defaultHelpers(), defaultHelpers(), "a fresh table each time");
 });
 
